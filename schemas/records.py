@@ -127,3 +127,29 @@ class FormRecord(BaseModel):
     files: list[str] = Field(default_factory=list)
     pages: list[PageReading] = Field(default_factory=list)
     min_confidence: float | None = None
+
+
+class FileStatus(BaseModel):
+    """How one input file ended: exactly one status, with the reason(s)."""
+
+    file: str
+    sha256: str
+    size: int
+    status: Status
+    reasons: list[Reason] = Field(default_factory=list)
+    detail: str = ""
+    region_code: str | None = None
+    form_type: FormType | None = None
+    pages: int = 0
+
+
+class BatchResult(BaseModel):
+    """Everything a run produced, before it is written as a release."""
+
+    forms: list[FormRecord]
+    files: list[FileStatus]
+    ignored_files: list[str] = Field(default_factory=list)
+    skipped_links: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)  # batch-level problems (e.g. a bad manifest.csv)
+    model_version: str = ""
+    pipeline_version: str = ""

@@ -1,0 +1,65 @@
+"""Plan a batch: find the files, checksum them, settle identities and byte-identical duplicates.
+
+Files that cannot be processed at all (unreadable, duplicates) get their outcome here, so the
+totals always equal the number of input files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from extract.ingest import ManifestError, describe, discover, read_manifest
+from schemas.reasons import Reason
+from schemas.records import FileOutcome, InputFile
+
+
+@dataclass
+class BatchPlan:
+    root: Path
+    items: list[InputFile] = field(default_factory=list)  # to be processed
+    settled: list[FileOutcome] = field(default_factory=list)  # already accounted for
+    ignored: list[str] = field(default_factory=list)
+    skipped_links: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def total_files(self) -> int:
+        return len(self.items) + len(self.settled)
+
+
+def plan_batch(root: Path) -> BatchPlan:
+    root = Path(root)
+    if not root.is_dir():
+        raise NotADirectoryError(f"input folder {root} does not exist or is not a folder")
+    found = discover(root)
+    plan = BatchPlan(root=root, ignored=[p.as_posix() for p in found.ignored],
+                     skipped_links=[p.as_posix() for p in found.skipped_links])
+    try:
+        manifest = read_manifest(root)
+    except ManifestError as exc:
+        # The batch goes on with identities from file names; the operator is told why.
+        plan.warnings.append(f"{exc}; using file names instead")
+        manifest = {}
+    first_by_sha: dict[str, str] = {}
+    for rel in found.files:
+        try:
+            item = describe(root, rel, manifest)
+        except OSError as exc:
+            stub = InputFile(path=str(root / rel), rel_path=rel.as_posix(), size=0, sha256="")
+            plan.settled.append(FileOutcome(file=stub, failure=Reason.UNREADABLE_FILE,
+                                            detail=exc.strerror or str(exc)))
+            continue
+        original = first_by_sha.get(item.sha256)
+        if original is not None and item.size > 0:
+            plan.settled.append(FileOutcome(file=item, failure=Reason.DUPLICATE_FILE,
+                                            detail=f"same bytes as {original}"))
+            continue
+        first_by_sha.setdefault(item.sha256, item.rel_path)
+        plan.items.append(item)
+    return plan
+
+
+def chunks(items: list[InputFile], size: int) -> list[list[InputFile]]:
+    size = max(1, size)
+    return [items[i: i + size] for i in range(0, len(items), size)]

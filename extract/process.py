@@ -1,0 +1,88 @@
+"""One input file in, one ``FileOutcome`` out: decode -> register -> read, page by page.
+
+Never raises for bad input: every problem ends in the outcome as an enumerated reason. A bug
+ends as INTERNAL_ERROR with its message, so one bad file cannot stop a batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from extract.decode import DecodeError, decode_file
+from extract.digits import DigitReader
+from extract.read_page import read_fields
+from extract.register import RegisterFailure, register_page
+from schemas.layout import load_layout
+from schemas.reasons import Reason
+from schemas.records import FileOutcome, InputFile, PageReading, PageRejection
+from schemas.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@cache
+def default_reader() -> DigitReader:
+    """One reader per process: the ONNX model is loaded once, not per file."""
+    return DigitReader()
+
+
+def process_file(item: InputFile, settings: Settings, reader: DigitReader | None = None) -> FileOutcome:
+    reader = reader or default_reader()
+    outcome = FileOutcome(file=item)
+    if item.identity is None:
+        outcome.failure = Reason.BAD_NAME
+        outcome.detail = f"{item.rel_path}: add it to manifest.csv or rename it"
+        return outcome
+    try:
+        t0 = time.perf_counter()
+        for page in decode_file(Path(item.path), settings.limits, settings.read):
+            t_decode = time.perf_counter() - t0
+            result = _process_page(item, page.index, page.gray, settings, reader)
+            if isinstance(result, PageReading):
+                result.seconds["decode"] = round(t_decode, 4)
+                outcome.pages.append(result)
+            else:
+                outcome.rejected_pages.append(result)
+            t0 = time.perf_counter()
+    except DecodeError as exc:
+        outcome.failure, outcome.detail = exc.reason, exc.detail
+    except Exception as exc:  # a bug must not stop the batch; it is reported as one
+        log.exception("internal error on %s", item.rel_path)
+        outcome.failure, outcome.detail = Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"
+    return outcome
+
+
+def _process_page(item: InputFile, index: int, gray: np.ndarray, settings: Settings,
+                  reader: DigitReader) -> PageReading | PageRejection:
+    assert item.identity is not None
+    t0 = time.perf_counter()
+    reg = register_page(gray, expected=item.identity.form_type)
+    t_reg = time.perf_counter() - t0
+    if isinstance(reg, RegisterFailure):
+        return PageRejection(file=item.rel_path, file_sha256=item.sha256, page_index=index,
+                             reason=reg.reason, detail=reg.detail)
+    if reg.form_type != item.identity.form_type:
+        return PageRejection(file=item.rel_path, file_sha256=item.sha256, page_index=index,
+                             reason=Reason.WRONG_FORM_TYPE,
+                             detail=f"named {item.identity.form_type.value}, the page is "
+                                    f"{reg.form_type.value} page {reg.page}")
+    layout = load_layout(reg.form_type).pages[reg.page - 1]
+    t1 = time.perf_counter()
+    H = np.asarray(reg.homography, np.float64)
+    fields = read_fields(gray, H, layout, reader, settings.read.bubble_fill)
+    t_read = time.perf_counter() - t1
+    return PageReading(file=item.rel_path, file_sha256=item.sha256, page_index=index, registration=reg,
+                       fields=fields, seconds={"register": round(t_reg, 4), "read": round(t_read, 4)})
+
+
+def process_chunk(items: list[InputFile], settings: Settings) -> list[FileOutcome]:
+    """A chunk of files in one worker: Prefect's per-task overhead is paid per chunk, not per page."""
+    import cv2
+
+    cv2.setNumThreads(1)  # parallelism comes from the worker pool, one process per core
+    return [process_file(item, settings) for item in items]

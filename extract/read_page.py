@@ -1,0 +1,40 @@
+"""Read every numeric field of a registered page: digit boxes (one batch per page) and bubbles."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from extract.bubbles import read_bubbles
+from extract.digits import DigitReader, crop_boxes, read_number
+from schemas.layout import PageLayout
+from schemas.records import DigitReading, FieldReading
+
+
+def read_fields(gray: np.ndarray, H: np.ndarray, page: PageLayout, reader: DigitReader,
+                bubble_fill: float = 0.45) -> list[FieldReading]:
+    rects = [r for f in page.fields for r in f.boxes]
+    if not rects:
+        return []
+    probs = reader.predict(crop_boxes(gray, H, rects))  # one forward pass for the whole page
+    out: list[FieldReading] = []
+    i = 0
+    for f in page.fields:
+        p = probs[i: i + len(f.boxes)]
+        i += len(f.boxes)
+        num = read_number(p, reader.accept_threshold)
+        reading = FieldReading(
+            field_id=f.id,
+            page=page.page,
+            value=num.value,
+            confidence=num.confidence,
+            digits=[DigitReading(probs=[round(float(x), 6) for x in row], top=int(np.argmax(row))) for row in p],
+            alternatives=num.alternatives,
+            unsure=num.unsure,
+            malformed=num.malformed,
+        )
+        if f.bubbles:
+            b = read_bubbles(gray, H, f.bubbles, bubble_fill)
+            reading.bubble_value = b.value
+            reading.bubble_confident = b.confident
+        out.append(reading)
+    return out

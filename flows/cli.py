@@ -1,0 +1,178 @@
+"""The ``pindai`` command. The only place that turns outcomes into exit codes."""
+
+from __future__ import annotations
+
+import flows.env  # noqa: F401  (Prefect environment first)
+
+import json
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="pindai: scanned election result forms in, validated open data out.")
+console = Console(stderr=True)
+out = Console()
+
+EXIT_OK, EXIT_USAGE, EXIT_INPUT, EXIT_WRITE = 0, 2, 3, 4
+
+
+@app.command()
+def generate(
+    out_dir: Annotated[Path, typer.Argument(help="folder to write the generated batch into")],
+    forms: Annotated[int, typer.Option(help="number of forms (TPS x form type)")] = 10,
+    province: Annotated[str, typer.Option(help="2-digit province code, e.g. 32 (Jawa Barat)")] = "32",
+    seed: Annotated[int, typer.Option(help="random seed; the same seed gives identical files")] = 0,
+    form_type: Annotated[list[str] | None, typer.Option(help="ppwp, ppwp-salinan, dpr, dhasil-ppwp (repeatable)")] = None,
+    quality: Annotated[str, typer.Option(help="scan | photo | fax | mixed")] = "mixed",
+    handwriting: Annotated[Path | None, typer.Option(help="DIR/<label>/*.png of handwritten digits")] = None,
+    template_pdf: Annotated[Path | None, typer.Option(help="fill this official PDF instead of the look-alike")] = None,
+    inconsistent_rate: Annotated[float, typer.Option(help="share of forms with realistic officer mistakes")] = 0.0,
+    register: Annotated[Path | None, typer.Option(help="TPS register (kpu2024-wilayah-tps.json format)")] = None,
+    workers: Annotated[int, typer.Option(help="processes")] = 0,
+) -> None:
+    """Generate realistic filled-in forms with known numbers (truth.jsonl) for testing and demos."""
+    from synth.generate import GenerateOptions, generate_batch
+
+    opts_kwargs = dict(out_dir=out_dir, forms=forms, province=province, seed=seed, quality=quality,
+                       handwriting=handwriting, template_pdf=template_pdf,
+                       inconsistent_rate=inconsistent_rate, register=register)
+    if form_type:
+        opts_kwargs["form_types"] = form_type
+    if workers:
+        opts_kwargs["workers"] = workers
+    try:
+        opts = GenerateOptions(**opts_kwargs)
+    except ValueError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(EXIT_USAGE) from exc
+    with _progress("generating") as (bar, task_id):
+        summary = generate_batch(opts, progress=lambda done, total: bar.update(task_id, completed=done, total=total))
+    out.print(f"generated {summary.forms} forms in {summary.files} files under {out_dir} "
+              f"(truth: {out_dir / 'truth.jsonl'})")
+
+
+@app.command()
+def run(
+    input_dir: Annotated[Path, typer.Argument(help="folder of scans/photos/PDFs (searched recursively)")],
+    out: Annotated[Path, typer.Option("--out", help="releases folder")] = Path("releases"),
+    workers: Annotated[int, typer.Option(help="worker processes (default: all cores)")] = 0,
+    prefect: Annotated[bool, typer.Option(help="run as a Prefect flow (default) or plain")] = True,
+) -> None:
+    """Read every form in INPUT_DIR and publish a release (Parquet per province) under --out."""
+    from schemas.settings import Settings
+
+    if not input_dir.is_dir():
+        console.print(f"[red]error:[/] input folder {input_dir} does not exist or is not a folder")
+        raise typer.Exit(EXIT_INPUT)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        console.print(f"[red]error:[/] cannot create the releases folder {out}: {exc.strerror}")
+        raise typer.Exit(EXIT_WRITE) from exc
+    t0 = time.perf_counter()
+    with _progress("reading") as (bar, task_id):
+        def progress(done: int, total: int, pages: int) -> None:
+            rate = pages / max(time.perf_counter() - t0, 1e-6)
+            bar.update(task_id, completed=done, total=total, description=f"reading ({rate:.1f} pages/s)")
+
+        try:
+            if prefect:
+                from flows import digitize
+
+                digitize.PROGRESS = progress
+                res = digitize.digitize_batch(str(input_dir), str(out), workers=workers or None)
+                release = Path(res["release"])
+            else:
+                from flows.pipeline import run_pipeline
+
+                settings = Settings.from_env()
+                if workers:
+                    settings.workers = workers
+                _, release = run_pipeline(input_dir, out, settings, progress)
+        except OSError as exc:
+            console.print(f"[red]error:[/] could not write the release under {out}: {exc}")
+            console.print("the previous release and 'latest' are unchanged")
+            raise typer.Exit(EXIT_WRITE) from exc
+    _print_summary(release, time.perf_counter() - t0)
+
+
+@app.command()
+def status(
+    releases_dir: Annotated[Path, typer.Argument(help="releases folder (or one release)")] = Path("releases"),
+) -> None:
+    """What the last run did: counts per province and kab/kota, and every failure with its reason."""
+    run_json = _find_run_json(releases_dir)
+    if run_json is None:
+        console.print(f"[red]error:[/] no release found under {releases_dir}")
+        raise typer.Exit(EXIT_INPUT)
+    run_info = json.loads(run_json.read_text("utf-8"))
+    files = run_info["files"]
+    table = Table(title=f"release {run_info['release_id']} ({len(files)} files)")
+    cols = ["verified", "needs_review", "rejected", "failed"]
+    for c in ["province", "kab/kota", "files", *cols]:
+        table.add_column(c, justify="right" if c not in ("province", "kab/kota") else "left")
+    groups: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    for f in files:
+        code = f.get("region_code") or ""
+        groups[(code[:2] or "?", code[:4] or "?")][f["status"]] += 1
+    for (prov, kab), c in sorted(groups.items()):
+        table.add_row(prov, kab, str(sum(c.values())), *[str(c.get(k, 0)) for k in cols])
+    total = Counter(f["status"] for f in files)
+    table.add_row("all", "", str(len(files)), *[str(total.get(k, 0)) for k in cols], style="bold")
+    out.print(table)
+    bad = [f for f in files if f["status"] in ("rejected", "failed")]
+    for f in bad:
+        out.print(f"  {f['status']:<9} {f['file']}: {', '.join(f['reasons'])} - {f['detail']}")
+
+
+def _find_run_json(path: Path) -> Path | None:
+    if (path / "run.json").exists():
+        return path / "run.json"
+    from load.release import latest_release
+
+    latest = latest_release(path)
+    return latest / "run.json" if latest and (latest / "run.json").exists() else None
+
+
+def _print_summary(release: Path, seconds: float) -> None:
+    info = json.loads((release / "run.json").read_text("utf-8"))
+    s = info["summary"]
+    fs = s["forms_by_status"]
+    files = s["files_by_status"]
+    out.print(f"[bold]pindai run[/] finished in {seconds:.1f} s")
+    out.print(f"  files:  {s['files']}  (verified {files.get('verified', 0)}, needs review "
+              f"{files.get('needs_review', 0)}, rejected {files.get('rejected', 0)}, "
+              f"failed {files.get('failed', 0)})")
+    out.print(f"  forms read: {s['forms']}  verified {fs.get('verified', 0)}, flagged for review "
+              f"{fs.get('needs_review', 0)}")
+    if s["ignored_files"]:
+        out.print(f"  ignored (not a scan): {len(s['ignored_files'])} file(s)")
+    out.print(f"  release: {release}")
+    out.print(f"  details: pindai status {release.parent}")
+
+
+class _progress:
+    def __init__(self, what: str) -> None:
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeRemainingColumn(), console=console, transient=False,
+                            disable=not sys.stderr.isatty())
+        self.what = what
+
+    def __enter__(self):  # noqa: ANN204
+        self.bar.__enter__()
+        return self.bar, self.bar.add_task(self.what, total=None)
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(*exc)
+
+
+def main() -> None:  # pragma: no cover
+    app()

@@ -1,0 +1,72 @@
+"""The pipeline without Prefect: plan -> process chunks in a process pool -> validate -> publish.
+
+The Prefect flow (flows.digitize) wires the same functions; this plain version is what the flow's
+overhead is measured against, and what tests of the core use.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+from extract.plan import BatchPlan, chunks, plan_batch
+from extract.process import default_reader, process_chunk
+from load.release import publish
+from schemas.records import BatchResult, FileOutcome
+from schemas.settings import Settings
+from transform.validate import build_result
+
+Progress = Callable[[int, int, int], None]  # (files done, files total, pages done)
+
+
+def pipeline_version() -> str:
+    try:
+        return importlib.metadata.version("pindai")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def model_version() -> str:
+    return default_reader().version
+
+
+def process_plan(plan: BatchPlan, settings: Settings, progress: Progress | None = None) -> list[FileOutcome]:
+    outcomes: list[FileOutcome] = list(plan.settled)
+    total, pages = plan.total_files, 0
+    if progress:
+        progress(len(outcomes), total, pages)
+    parts = chunks(plan.items, settings.chunk_files)
+    if settings.workers <= 1 or len(parts) <= 1:
+        results = (process_chunk(p, settings) for p in parts)
+        for res in results:
+            outcomes.extend(res)
+            pages += sum(len(o.pages) + len(o.rejected_pages) for o in res)
+            if progress:
+                progress(len(outcomes), total, pages)
+        return outcomes
+    with ProcessPoolExecutor(max_workers=settings.workers) as pool:
+        futures = [pool.submit(process_chunk, p, settings) for p in parts]
+        for fut in as_completed(futures):
+            res = fut.result()
+            outcomes.extend(res)
+            pages += sum(len(o.pages) + len(o.rejected_pages) for o in res)
+            if progress:
+                progress(len(outcomes), total, pages)
+    return outcomes
+
+
+def finish(plan: BatchPlan, outcomes: list[FileOutcome]) -> BatchResult:
+    result = build_result(outcomes, model_version(), pipeline_version(), plan.ignored, plan.skipped_links)
+    result.warnings = list(plan.warnings)
+    return result
+
+
+def run_pipeline(input_dir: Path, releases_dir: Path, settings: Settings | None = None,
+                 progress: Progress | None = None) -> tuple[BatchResult, Path]:
+    settings = settings or Settings.from_env()
+    plan = plan_batch(input_dir)
+    outcomes = process_plan(plan, settings, progress)
+    result = finish(plan, outcomes)
+    return result, publish(result, releases_dir, input_dir)

@@ -1,0 +1,56 @@
+"""One settings object: limits, thresholds and locations (the pipeline's "catalog").
+
+Every limit has a safe default and can be overridden from the environment (``PINDAI_<NAME>``,
+e.g. ``PINDAI_MAX_PIXELS=80000000``) or by the CLI.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+SUPPORTED_EXTENSIONS = (".pdf", ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp")
+
+
+class Limits(BaseModel):
+    max_file_bytes: int = Field(200 * 1024 * 1024, description="larger files are rejected")
+    max_pixels: int = Field(120_000_000, description="decoded (or rendered) pixels per page")
+    max_pdf_pages: int = Field(50, description="a PDF holds the pages of one form")
+    pdftoppm_timeout_s: float = 60.0
+    tesseract_timeout_s: float = 20.0
+
+
+class ReadSettings(BaseModel):
+    # Pixels per layout unit the reader needs: digit boxes of about 45 pt on the plano become
+    # ~30 px, plenty for a 32x32 crop; decoding or rasterising finer only costs time.
+    target_box_px: float = 36.0
+    # Rasterise PDFs at this many dots per inch of an A4-equivalent page (see extract.decode).
+    pdf_dpi: float = 150.0
+    # Bubbles: a bubble counts as blackened above this fill ratio.
+    bubble_fill: float = 0.45
+    header_ocr: bool = True
+
+
+class Settings(BaseModel):
+    limits: Limits = Field(default_factory=Limits)
+    read: ReadSettings = Field(default_factory=ReadSettings)
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
+    chunk_files: int = Field(24, description="files per Prefect task")
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        s = cls(**overrides)
+        for section in (s.limits, s.read):
+            for name in type(section).model_fields:
+                env = os.environ.get(f"PINDAI_{name.upper()}")
+                if env is not None:
+                    setattr(section, name, _parse(env, type(getattr(section, name))))
+        return s
+
+
+def _parse(text: str, kind: type) -> Any:
+    if kind is bool:
+        return text.strip().lower() in {"1", "true", "yes", "on"}
+    return kind(text)
