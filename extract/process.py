@@ -13,16 +13,20 @@ from pathlib import Path
 
 import numpy as np
 
+from extract.cache import OutcomeCache, outcome_key
 from extract.decode import DecodeError, decode_file
 from extract.digits import DigitReader
+from extract.header import header_crops, read_headers
 from extract.read_page import read_fields
 from extract.register import RegisterFailure, register_page
 from schemas.layout import load_layout
 from schemas.reasons import Reason
 from schemas.records import FileOutcome, InputFile, PageReading, PageRejection
 from schemas.settings import Settings
+from schemas.version import pipeline_version
 
 log = logging.getLogger(__name__)
+TRANSIENT = {Reason.TOOL_TIMEOUT, Reason.INTERNAL_ERROR}
 
 
 @cache
@@ -31,7 +35,10 @@ def default_reader() -> DigitReader:
     return DigitReader()
 
 
-def process_file(item: InputFile, settings: Settings, reader: DigitReader | None = None) -> FileOutcome:
+def process_file(item: InputFile, settings: Settings, reader: DigitReader | None = None,
+                 headers: list[tuple[PageReading, dict[str, np.ndarray]]] | None = None) -> FileOutcome:
+    """Decode, register and read every page of ``item``. When ``headers`` is a list, each read
+    page's header crops are appended to it, to be OCR'd in one batch by the caller."""
     reader = reader or default_reader()
     outcome = FileOutcome(file=item)
     if item.identity is None:
@@ -46,6 +53,10 @@ def process_file(item: InputFile, settings: Settings, reader: DigitReader | None
             if isinstance(result, PageReading):
                 result.seconds["decode"] = round(t_decode, 4)
                 outcome.pages.append(result)
+                if headers is not None:
+                    layout = load_layout(result.registration.form_type).pages[result.registration.page - 1]
+                    H = np.asarray(result.registration.homography, np.float64)
+                    headers.append((result, header_crops(page.gray, H, layout)))
             else:
                 outcome.rejected_pages.append(result)
             t0 = time.perf_counter()
@@ -85,4 +96,24 @@ def process_chunk(items: list[InputFile], settings: Settings) -> list[FileOutcom
     import cv2
 
     cv2.setNumThreads(1)  # parallelism comes from the worker pool, one process per core
-    return [process_file(item, settings) for item in items]
+    cache = OutcomeCache(Path(settings.cache_dir)) if settings.cache_dir else None
+    reader = default_reader()
+    versions = (pipeline_version(), reader.version, settings.read.model_dump_json())
+    keys = [outcome_key(item, *versions) for item in items]
+    cached = [cache.get(k, item) if cache else None for k, item in zip(keys, items, strict=True)]
+    headers: list[tuple[PageReading, dict[str, np.ndarray]]] | None = [] if settings.read.header_ocr else None
+    outcomes = [c if c is not None else process_file(item, settings, reader, headers=headers)
+                for c, item in zip(cached, items, strict=True)]
+    if headers:
+        t0 = time.perf_counter()
+        texts = read_headers([crops for _, crops in headers], settings.limits.tesseract_timeout_s)
+        share = (time.perf_counter() - t0) / len(headers)
+        for (page, _), text in zip(headers, texts, strict=True):
+            page.header_text = text
+            page.seconds["header_ocr"] = round(share, 4)
+    if cache:
+        for key, c, oc in zip(keys, cached, outcomes, strict=True):
+            # Tool timeouts and internal errors may pass: those are retried, never cached.
+            if c is None and oc.failure not in TRANSIENT:
+                cache.put(key, oc)
+    return outcomes

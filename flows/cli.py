@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import flows.env  # noqa: F401  (Prefect environment first)
-
 import json
 import sys
 import time
@@ -21,7 +19,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 console = Console(stderr=True)
 out = Console()
 
-EXIT_OK, EXIT_USAGE, EXIT_INPUT, EXIT_WRITE = 0, 2, 3, 4
+EXIT_OK, EXIT_USAGE, EXIT_INPUT, EXIT_WRITE, EXIT_VERIFY = 0, 2, 3, 4, 5
 
 
 @app.command()
@@ -30,7 +28,9 @@ def generate(
     forms: Annotated[int, typer.Option(help="number of forms (TPS x form type)")] = 10,
     province: Annotated[str, typer.Option(help="2-digit province code, e.g. 32 (Jawa Barat)")] = "32",
     seed: Annotated[int, typer.Option(help="random seed; the same seed gives identical files")] = 0,
-    form_type: Annotated[list[str] | None, typer.Option(help="ppwp, ppwp-salinan, dpr, dhasil-ppwp (repeatable)")] = None,
+    form_type: Annotated[
+        list[str] | None, typer.Option(help="ppwp, ppwp-salinan, dpr, dhasil-ppwp (repeatable)")
+    ] = None,
     quality: Annotated[str, typer.Option(help="scan | photo | fax | mixed")] = "mixed",
     handwriting: Annotated[Path | None, typer.Option(help="DIR/<label>/*.png of handwritten digits")] = None,
     template_pdf: Annotated[Path | None, typer.Option(help="fill this official PDF instead of the look-alike")] = None,
@@ -65,6 +65,7 @@ def run(
     out: Annotated[Path, typer.Option("--out", help="releases folder")] = Path("releases"),
     workers: Annotated[int, typer.Option(help="worker processes (default: all cores)")] = 0,
     prefect: Annotated[bool, typer.Option(help="run as a Prefect flow (default) or plain")] = True,
+    cache: Annotated[bool, typer.Option(help="reuse finished files from earlier (or crashed) runs")] = True,
 ) -> None:
     """Read every form in INPUT_DIR and publish a release (Parquet per province) under --out."""
     from schemas.settings import Settings
@@ -88,7 +89,7 @@ def run(
                 from flows import digitize
 
                 digitize.PROGRESS = progress
-                res = digitize.digitize_batch(str(input_dir), str(out), workers=workers or None)
+                res = digitize.digitize_batch(str(input_dir), str(out), workers=workers or None, use_cache=cache)
                 release = Path(res["release"])
             else:
                 from flows.pipeline import run_pipeline
@@ -96,12 +97,34 @@ def run(
                 settings = Settings.from_env()
                 if workers:
                     settings.workers = workers
+                if cache:
+                    settings.cache_dir = str(out / ".cache")
                 _, release = run_pipeline(input_dir, out, settings, progress)
         except OSError as exc:
             console.print(f"[red]error:[/] could not write the release under {out}: {exc}")
             console.print("the previous release and 'latest' are unchanged")
             raise typer.Exit(EXIT_WRITE) from exc
     _print_summary(release, time.perf_counter() - t0)
+
+
+release_app = typer.Typer(no_args_is_help=True, help="Inspect published releases.")
+app.add_typer(release_app, name="release")
+
+
+@release_app.command("verify")
+def release_verify(
+    release_dir: Annotated[Path, typer.Argument(help="a release folder (or the releases folder's 'latest')")],
+) -> None:
+    """Check every file of a release against its manifest (checksums, sizes, rows, missing, unexpected)."""
+    from load.verify import verify_release
+
+    report = verify_release(release_dir)
+    for p in report.problems:
+        out.print(f"  [red]{p.kind}[/] {p.path}: {p.detail}")
+    if not report.ok:
+        out.print(f"[red]release {release_dir} FAILED verification[/] ({len(report.problems)} problem(s))")
+        raise typer.Exit(EXIT_VERIFY)
+    out.print(f"release {release_dir} verified: {report.files_checked} files match the manifest")
 
 
 @app.command()

@@ -29,4 +29,3 @@ def configure_prefect() -> None:
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 
-configure_prefect()

@@ -6,7 +6,6 @@ overhead is measured against, and what tests of the core use.
 
 from __future__ import annotations
 
-import importlib.metadata
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -16,16 +15,10 @@ from extract.process import default_reader, process_chunk
 from load.release import publish
 from schemas.records import BatchResult, FileOutcome
 from schemas.settings import Settings
+from schemas.version import pipeline_version
 from transform.validate import build_result
 
 Progress = Callable[[int, int, int], None]  # (files done, files total, pages done)
-
-
-def pipeline_version() -> str:
-    try:
-        return importlib.metadata.version("pindai")
-    except importlib.metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 def model_version() -> str:

@@ -1,130 +1,610 @@
-"""Release tables with explicit Arrow schemas. Codes are strings (leading zeros matter)."""
+"""Release tables: explicit Arrow schemas, documented column by column, built from a batch result.
+
+Every table is a ``TableSpec``: name, description, columns (type + description; form fields also
+carry their Indonesian and English labels from the layout), the hive partition column, sort keys
+and primary key. Region codes are strings (leading zeros matter: "01" is not 1). Form fields are
+nullable int32 columns named by their layout field id. Nothing personal is ever a column: no names
+of people (steward names in corrections are replaced by a pseudonym), no signatures, no images.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import re
+from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
 
 import pyarrow as pa
 
-from schemas.layout import FormType, load_layout
-from schemas.records import BatchResult, FormRecord
+from load.register import Register
+from schemas.layout import FormLayout, FormType, load_layout
+from schemas.reasons import Status
+from schemas.records import BatchResult, Correction, FileStatus, FormRecord
 
 C_HASIL_TYPES = (FormType.PPWP, FormType.PPWP_SALINAN, FormType.DPR)
 D_HASIL_TYPES = (FormType.DHASIL_PPWP,)
+PPWP_FAMILY = (FormType.PPWP, FormType.PPWP_SALINAN)  # the same numbers: plano preferred over the copy
+PARTITION = "province_code"
+
+_PASLON = re.compile(r"^votes_(\d+)$")
+_PARTY = re.compile(r"^party_(\d+)_votes$")
+_CAND = re.compile(r"^party_(\d+)_cand_(\d+)$")
+_DESA_ROW = re.compile(r"^desa_(\d+)_(.+)$")
+_PSEUDONYM = re.compile(r"^steward-[0-9a-f]{12}$")
+_ROW_PREFIX = re.compile(r"^Desa (baris|row) \d+:\s*")
 
 
-def _field_columns(types: tuple[FormType, ...]) -> list[str]:
-    seen: dict[str, None] = {}
+# --------------------------------------------------------------------------- columns and specs
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: pa.DataType
+    description: str
+    label_id: str | None = None  # form fields: the Indonesian label printed on the form
+    label_en: str | None = None
+    section: str | None = None
+
+    def arrow_field(self) -> pa.Field:
+        meta = {"description": self.description}
+        if self.label_id is not None:
+            meta |= {"label_id": self.label_id, "label_en": self.label_en or "",
+                     "section": self.section or ""}
+        return pa.field(self.name, self.type, nullable=True, metadata=meta)
+
+
+@dataclass
+class Context:
+    """What table builders read: the forms and files being published, and the optional register."""
+
+    result: BatchResult
+    forms: list[FormRecord]  # sorted by (region_code, form_type)
+    files: list[FileStatus]  # sorted by file
+    register: Register | None = None
+
+    def name(self, code: str | None) -> str | None:
+        return self.register.name(code) if self.register is not None and code else None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    rows: Callable[[Context], list[dict]]
+    partition: str | None = PARTITION
+    sort_keys: tuple[str, ...] = ()
+    primary_key: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema([c.arrow_field() for c in self.columns],
+                         metadata={"table": self.name, "description": self.description})
+
+    def build(self, ctx: Context) -> pa.Table:
+        """Rows in a stable order (builders emit them sorted; a stable sort settles the rest)."""
+        table = pa.Table.from_pylist(self.rows(ctx), schema=self.schema)
+        if self.sort_keys and table.num_rows:
+            idx = pa.array(range(table.num_rows), pa.int64())
+            table = table.append_column("__i", idx).sort_by(
+                [(k, "ascending") for k in self.sort_keys] + [("__i", "ascending")]).drop_columns(["__i"])
+        return table
+
+
+def _layout(ft: FormType) -> FormLayout | None:
+    # A layout not (yet) packaged contributes no columns; every packaged form type does.
+    try:
+        return load_layout(ft)
+    except FileNotFoundError:
+        return None
+
+
+@cache
+def field_columns(types: tuple[FormType, ...]) -> tuple[Column, ...]:
+    """Every field id of these form types, in layout order, as nullable int32 columns."""
+    seen: dict[str, Column] = {}
+    used_by: dict[str, list[str]] = defaultdict(list)
     for ft in types:
-        for fid in load_layout(ft).field_ids():
-            seen.setdefault(fid, None)
-    return list(seen)
+        layout = _layout(ft)
+        if layout is None:
+            continue
+        for page in layout.pages:
+            for f in page.fields:
+                used_by[f.id].append(ft.value)
+                if f.id not in seen:
+                    seen[f.id] = Column(f.id, pa.int32(), "", label_id=f.label_id, label_en=f.label_en,
+                                        section=f.section)
+    out = []
+    for fid, c in seen.items():
+        desc = f"{c.label_en} (section {c.section}; form types: {', '.join(used_by[fid])})"
+        out.append(Column(c.name, c.type, desc, c.label_id, c.label_en, c.section))
+    return tuple(out)
 
 
-def region_parts(code: str) -> dict[str, str]:
-    out = {"province_code": code[:2], "kabkota_code": code[:4], "kecamatan_code": code[:6]}
-    if len(code) == 13:
-        out |= {"desa_code": code[:10], "tps_number": code[10:]}
+def region_parts(code: str) -> dict[str, str | None]:
+    """Split a 13-digit TPS / 10 desa / 6 kecamatan / 4 kab-kota / 2 province code into its levels."""
+    n = len(code)
+    return {
+        "province_code": code[:2],
+        "kabkota_code": code[:4] if n >= 4 else None,
+        "kecamatan_code": code[:6] if n >= 6 else None,
+        "desa_code": code[:10] if n >= 10 else None,
+        "tps_number": code[10:] if n == 13 else None,
+    }
+
+
+def _names(ctx: Context, parts: dict[str, str | None], levels: tuple[str, ...]) -> dict[str, str | None]:
+    return {f"{lvl}_name": ctx.name(parts.get(f"{lvl}_code")) for lvl in levels}
+
+
+def _form_sort_key(f: FormRecord) -> tuple[str, str]:
+    return (f.region_code, f.form_type.value)
+
+
+S, I16, I32, I64, F64, B = pa.string(), pa.int16(), pa.int32(), pa.int64(), pa.float64(), pa.bool_()
+LIST_S = pa.list_(pa.string())
+
+_C = {  # shared column descriptions
+    "province_code": Column("province_code", S, "Province code, 2 digits (string; also the hive partition)"),
+    "kabkota_code": Column("kabkota_code", S, "Kabupaten/kota code, 4 digits (string)"),
+    "kecamatan_code": Column("kecamatan_code", S, "Kecamatan code, 6 digits (string)"),
+    "desa_code": Column("desa_code", S, "Desa/kelurahan code, 10 digits (string)"),
+    "tps_number": Column("tps_number", S, "TPS number inside the desa, 3 digits (9xx: special-location TPS)"),
+    "tps_code": Column("tps_code", S, "TPS code, 13 digits: desa code + TPS number (string)"),
+    "region_code": Column("region_code", S, "Region code of the form: 13-digit TPS (C.Hasil) or 6-digit "
+                          "kecamatan (D.Hasil)"),
+    "province_name": Column("province_name", S, "Province name from the register (null when unknown)"),
+    "kabkota_name": Column("kabkota_name", S, "Kabupaten/kota name from the register (null when unknown)"),
+    "kecamatan_name": Column("kecamatan_name", S, "Kecamatan name from the register (null when unknown)"),
+    "desa_name": Column("desa_name", S, "Desa/kelurahan name from the register (null when unknown)"),
+    "form_type": Column("form_type", S, "Form type: ppwp (C.Hasil plano), ppwp-salinan (A4 copy), dpr, "
+                        "dhasil-ppwp (D.Hasil kecamatan recap)"),
+    "status": Column("status", S, "Form status: verified (every digit confidently read, every hard rule "
+                     "holds) or needs_review (see reasons and the issues table)"),
+    "reasons": Column("reasons", LIST_S, "Why the form is not verified (stable reason codes)"),
+    "min_confidence": Column("min_confidence", F64, "Lowest field reading confidence on the form (0-1)"),
+}
+
+
+def _cols(*names: str) -> tuple[Column, ...]:
+    return tuple(_C[n] for n in names)
+
+
+# --------------------------------------------------------------------------- c_hasil, votes
+
+def _c_forms(ctx: Context) -> list[FormRecord]:
+    return [f for f in ctx.forms if f.form_type in C_HASIL_TYPES]
+
+
+def _form_head(ctx: Context, f: FormRecord, levels: tuple[str, ...]) -> dict:
+    parts = region_parts(f.region_code)
+    return {**parts, **_names(ctx, parts, levels), "form_type": f.form_type.value, "status": f.status.value,
+            "reasons": [r.value for r in f.reasons], "min_confidence": f.min_confidence}
+
+
+def _c_hasil_rows(ctx: Context) -> list[dict]:
+    fields = field_columns(C_HASIL_TYPES)
+    rows = []
+    for f in _c_forms(ctx):
+        row = {"tps_code": f.region_code, **_form_head(ctx, f, ("province", "kabkota", "kecamatan", "desa"))}
+        row |= {c.name: f.values.get(c.name) for c in fields}
+        rows.append(row)
+    return rows
+
+
+def contestant_of(field_id: str) -> tuple[str, str] | None:
+    """(contestant, kind) of a vote field: votes_1 -> paslon_1, party_01_votes -> party_01 (party-only
+    votes), party_01_cand_3 -> party_01_cand_3; None for fields that are not votes for someone."""
+    if m := _PASLON.match(field_id):
+        return f"paslon_{int(m[1])}", "candidate_pair"
+    if m := _PARTY.match(field_id):
+        return f"party_{m[1]}", "party"
+    if m := _CAND.match(field_id):
+        return f"party_{m[1]}_cand_{int(m[2])}", "candidate"
+    return None
+
+
+def _votes_rows(ctx: Context) -> list[dict]:
+    rows = []
+    for f in _c_forms(ctx):
+        layout = _layout(f.form_type)
+        if layout is None:
+            continue
+        parts = region_parts(f.region_code)
+        for fid in layout.field_ids():
+            c = contestant_of(fid)
+            if c is None:
+                continue
+            value = f.values.get(fid)
+            if value is None and c[1] == "candidate":
+                continue  # an empty candidate slot: the party lists fewer candidates than the form has rows
+            rows.append({"tps_code": f.region_code, "province_code": parts["province_code"],
+                         "kabkota_code": parts["kabkota_code"], "kecamatan_code": parts["kecamatan_code"],
+                         "desa_code": parts["desa_code"], "form_type": f.form_type.value,
+                         "contestant": c[0], "contestant_kind": c[1], "field_id": fid, "votes": value,
+                         "status": f.status.value})
+    return rows
+
+
+# --------------------------------------------------------------------------- d_hasil, d_hasil_desa
+
+def _d_forms(ctx: Context) -> list[FormRecord]:
+    return [f for f in ctx.forms if f.form_type in D_HASIL_TYPES]
+
+
+def _d_hasil_rows(ctx: Context) -> list[dict]:
+    fields = field_columns(D_HASIL_TYPES)
+    rows = []
+    for f in _d_forms(ctx):
+        head = _form_head(ctx, f, ("province", "kabkota", "kecamatan"))
+        row = {"kecamatan_code": f.region_code, **{k: v for k, v in head.items()
+                                                    if k not in ("desa_code", "tps_number")}}
+        row |= {c.name: f.values.get(c.name) for c in fields}
+        rows.append(row)
+    return rows
+
+
+@cache
+def desa_row_columns() -> tuple[Column, ...]:
+    """The per-desa columns of the D.Hasil attachment (desa_NN_<column> fields, NN = row)."""
+    out: dict[str, Column] = {}
+    for c in field_columns(D_HASIL_TYPES):
+        if (m := _DESA_ROW.match(c.name)) and m[2] not in out:
+            label_id, label_en = _ROW_PREFIX.sub("", c.label_id or ""), _ROW_PREFIX.sub("", c.label_en or "")
+            out[m[2]] = Column(m[2], pa.int32(), f"{label_en} (one desa row of the D.Hasil attachment)",
+                               label_id, label_en, c.section)
+    return tuple(out.values())
+
+
+def _desa_rows_of(f: FormRecord) -> dict[int, dict[str, int | None]]:
+    rows: dict[int, dict[str, int | None]] = defaultdict(dict)
+    for fid, v in f.values.items():
+        if m := _DESA_ROW.match(fid):
+            rows[int(m[1])][m[2]] = v
+    return rows
+
+
+def _d_hasil_desa_rows(ctx: Context) -> list[dict]:
+    cols = [c.name for c in desa_row_columns()]
+    out = []
+    for f in _d_forms(ctx):
+        desa = ctx.register.desa_of_kecamatan(f.region_code) if ctx.register else []
+        parts = region_parts(f.region_code)
+        for n, vals in sorted(_desa_rows_of(f).items()):
+            if all(v is None for v in vals.values()):
+                continue  # an unused row: the kecamatan has fewer desa than the form has rows
+            code = desa[n - 1] if n <= len(desa) else None
+            out.append({"kecamatan_code": f.region_code, "province_code": parts["province_code"],
+                        "kabkota_code": parts["kabkota_code"], "row": n, "desa_code": code,
+                        "desa_name": ctx.name(code), "form_type": f.form_type.value, "status": f.status.value,
+                        **{c: vals.get(c) for c in cols}})
     return out
 
 
-def _form_rows(forms: list[FormRecord], types: tuple[FormType, ...], key: str) -> tuple[list[dict], list[str]]:
-    fields = _field_columns(types)
+# --------------------------------------------------------------------------- issues, provenance
+
+def _issues_rows(ctx: Context) -> list[dict]:
     rows = []
-    for f in sorted((f for f in forms if f.form_type in types), key=lambda f: (f.region_code, f.form_type.value)):
-        row = {key: f.region_code, **region_parts(f.region_code), "form_type": f.form_type.value,
-               "status": f.status.value, "reasons": [r.value for r in f.reasons],
-               "min_confidence": f.min_confidence}
-        row |= {fid: f.values.get(fid) for fid in fields}
-        rows.append(row)
-    return rows, fields
+    for f in ctx.forms:
+        parts = region_parts(f.region_code)
+        for i in f.issues:
+            rows.append({"region_code": f.region_code, "province_code": parts["province_code"],
+                         "kabkota_code": parts["kabkota_code"], "kecamatan_code": parts["kecamatan_code"],
+                         "form_type": f.form_type.value, "status": f.status.value, **i.model_dump()})
+    return rows
 
 
-def c_hasil_table(result: BatchResult) -> pa.Table:
-    rows, fields = _form_rows(result.forms, C_HASIL_TYPES, "tps_code")
-    schema = pa.schema([
-        ("tps_code", pa.string()), ("province_code", pa.string()), ("kabkota_code", pa.string()),
-        ("kecamatan_code", pa.string()), ("desa_code", pa.string()), ("tps_number", pa.string()),
-        ("form_type", pa.string()), ("status", pa.string()), ("reasons", pa.list_(pa.string())),
-        ("min_confidence", pa.float64()), *[(fid, pa.int32()) for fid in fields],
-    ])
-    return pa.Table.from_pylist(rows, schema=schema)
+def pseudonym(by: str) -> str:
+    """Who made a correction, without a person's name: "auto", or a stable steward pseudonym."""
+    if by in ("", "auto"):
+        return by or "auto"
+    if _PSEUDONYM.match(by):
+        return by  # already one (records carried from an earlier release)
+    return "steward-" + hashlib.sha256(by.encode("utf-8")).hexdigest()[:12]
 
 
-def d_hasil_table(result: BatchResult) -> pa.Table:
-    rows, fields = _form_rows(result.forms, D_HASIL_TYPES, "kecamatan_code")
-    schema = pa.schema([
-        ("kecamatan_code", pa.string()), ("province_code", pa.string()), ("kabkota_code", pa.string()),
-        ("form_type", pa.string()), ("status", pa.string()), ("reasons", pa.list_(pa.string())),
-        ("min_confidence", pa.float64()), *[(fid, pa.int32()) for fid in fields],
-    ])
-    for r in rows:
-        r.pop("desa_code", None), r.pop("tps_number", None)
-    return pa.Table.from_pylist(rows, schema=schema)
-
-
-ISSUES_SCHEMA = pa.schema([
-    ("region_code", pa.string()), ("province_code", pa.string()), ("form_type", pa.string()),
-    ("rule_id", pa.string()), ("severity", pa.string()), ("fields", pa.list_(pa.string())),
-    ("expected", pa.float64()), ("found", pa.float64()), ("message_id", pa.string()), ("message_en", pa.string()),
+_CORRECTION = pa.struct([
+    ("field_id", S), ("old", I64), ("new", I64), ("by", S), ("at", S), ("reason", S),
+    ("boxes_changed", pa.list_(I16)), ("probability", F64),
 ])
 
 
-def issues_table(result: BatchResult) -> pa.Table:
-    rows = [
-        {"region_code": f.region_code, "province_code": f.region_code[:2], "form_type": f.form_type.value,
-         **i.model_dump()}
-        for f in sorted(result.forms, key=lambda f: (f.region_code, f.form_type.value)) for i in f.issues
-    ]
-    return pa.Table.from_pylist(rows, schema=ISSUES_SCHEMA)
+def _correction(c: Correction) -> dict:
+    return {"field_id": c.field_id, "old": c.old, "new": c.new, "by": pseudonym(c.by), "at": c.at,
+            "reason": c.reason, "boxes_changed": list(c.boxes_changed), "probability": c.probability}
 
 
-PROVENANCE_SCHEMA = pa.schema([
-    ("region_code", pa.string()), ("province_code", pa.string()), ("form_type", pa.string()),
-    ("page", pa.int16()), ("source_file", pa.string()), ("source_sha256", pa.string()),
-    ("page_index", pa.int16()), ("registration_method", pa.string()), ("registration_score", pa.float64()),
-    ("reprojection_error", pa.float64()), ("min_digit_confidence", pa.float64()),
-    ("model_version", pa.string()), ("pipeline_version", pa.string()),
-])
-
-
-def provenance_table(result: BatchResult) -> pa.Table:
+def _provenance_rows(ctx: Context) -> list[dict]:
     rows = []
-    for f in sorted(result.forms, key=lambda f: (f.region_code, f.form_type.value)):
-        for p in sorted(f.pages, key=lambda p: p.registration.page):
+    for f in ctx.forms:
+        layout = _layout(f.form_type)
+        by_page: dict[int | None, list[dict]] = defaultdict(list)
+        for c in f.corrections:
+            try:
+                page = layout.page_of(c.field_id) if layout else None
+            except KeyError:
+                page = None
+            by_page[page].append(_correction(c))
+        pages = sorted(f.pages, key=lambda p: (p.registration.page, p.file, p.page_index))
+        first = pages[0].registration.page if pages else None
+        for p in pages:
+            n = p.registration.page
             confs = [d.confidence for fr in p.fields for d in fr.digits]
+            corr = by_page.get(n, []) + (by_page.get(None, []) if n == first else [])
             rows.append({
-                "region_code": f.region_code, "province_code": f.region_code[:2], "form_type": f.form_type.value,
-                "page": p.registration.page, "source_file": p.file, "source_sha256": p.file_sha256,
+                "region_code": f.region_code, "province_code": f.region_code[:2],
+                "form_type": f.form_type.value,
+                "status": f.status.value, "page": n, "source_file": p.file, "source_sha256": p.file_sha256,
                 "page_index": p.page_index, "registration_method": p.registration.method,
                 "registration_score": p.registration.score,
                 "reprojection_error": p.registration.reprojection_error,
+                "marks_found": p.registration.marks_found, "rotation": p.registration.rotation,
                 "min_digit_confidence": min(confs) if confs else None,
-                "model_version": result.model_version, "pipeline_version": result.pipeline_version,
+                "model_version": ctx.result.model_version, "pipeline_version": ctx.result.pipeline_version,
+                "corrections": corr,
             })
-    return pa.Table.from_pylist(rows, schema=PROVENANCE_SCHEMA)
+    return rows
 
 
-FILES_SCHEMA = pa.schema([
-    ("file", pa.string()), ("sha256", pa.string()), ("bytes", pa.int64()), ("status", pa.string()),
-    ("reasons", pa.list_(pa.string())), ("detail", pa.string()), ("region_code", pa.string()),
-    ("form_type", pa.string()), ("pages", pa.int32()),
-])
+# --------------------------------------------------------------------------- reconciliation
+
+def _chosen_tps_forms(forms: list[FormRecord]) -> dict[str, FormRecord]:
+    """One PPWP form per TPS: the plano where there is one, else the A4 copy (same numbers)."""
+    chosen: dict[str, FormRecord] = {}
+    for f in forms:
+        if f.form_type not in PPWP_FAMILY:
+            continue
+        have = chosen.get(f.region_code)
+        if have is None or (have.form_type is not FormType.PPWP and f.form_type is FormType.PPWP):
+            chosen[f.region_code] = f
+    return dict(sorted(chosen.items()))
 
 
-def files_table(result: BatchResult) -> pa.Table:
-    rows = [{"file": f.file, "sha256": f.sha256, "bytes": f.size, "status": f.status.value,
+def _recon_row(fid: str, d_value: int | None, tps: list[FormRecord], tps_fid: str,
+               expected: int | None) -> dict:
+    values = [t.values.get(tps_fid) for t in tps]
+    present = [v for v in values if v is not None]
+    missing = len(values) - len(present)
+    total = sum(present) if tps else None
+    diff = d_value - total if d_value is not None and total is not None else None
+    return {"field_id": fid, "d_hasil_value": d_value, "tps_sum": total, "tps_forms": len(tps),
+            "tps_values_missing": missing, "tps_expected": expected, "difference": diff,
+            "matches": None if diff is None else diff == 0,
+            "complete": None if expected is None else (len(tps) == expected and missing == 0)}
+
+
+def _reconciliation_rows(ctx: Context) -> list[dict]:
+    ppwp_ids = set()
+    for ft in PPWP_FAMILY:
+        if (lay := _layout(ft)) is not None:
+            ppwp_ids |= set(lay.field_ids())
+    tps_by_kec: dict[str, list[FormRecord]] = defaultdict(list)
+    for code, f in _chosen_tps_forms(ctx.forms).items():
+        tps_by_kec[code[:6]].append(f)
+    rows = []
+    for d in _d_forms(ctx):
+        kec = d.region_code
+        parts = region_parts(kec)
+        head = {"kecamatan_code": kec, "province_code": parts["province_code"],
+                "kabkota_code": parts["kabkota_code"], "kecamatan_name": ctx.name(kec),
+                "d_hasil_status": d.status.value}
+        tps = tps_by_kec.get(kec, [])
+        reg = ctx.register
+        kec_expected = reg.expected_tps(kec) if reg is not None else None
+        layout = _layout(d.form_type)
+        fids = layout.field_ids() if layout else sorted(d.values)
+        for fid in fids:
+            if fid in ppwp_ids:
+                rows.append({**head, "desa_code": None, "desa_row": None,
+                             **_recon_row(fid, d.values.get(fid), tps, fid, kec_expected)})
+        if reg is None:
+            continue  # desa rows map to desa codes only through the register's row order
+        desa = reg.desa_of_kecamatan(kec)
+        for fid in fids:
+            m = _DESA_ROW.match(fid)
+            if not m or m[2] not in ppwp_ids:
+                continue
+            n = int(m[1])
+            d_value = d.values.get(fid)
+            if n > len(desa):
+                if d_value is None:
+                    continue  # unused row
+                code = None
+            else:
+                code = desa[n - 1]
+            in_desa = [t for t in tps if code is not None and t.region_code[:10] == code]
+            expected = reg.tps_count(code) if code else None
+            rows.append({**head, "desa_code": code, "desa_row": n,
+                         **_recon_row(m[2], d_value, in_desa, m[2], expected)})
+    return rows
+
+
+# --------------------------------------------------------------------------- coverage
+
+def _coverage_rows(ctx: Context) -> list[dict]:
+    reg = ctx.register
+    received: dict[tuple[str, str], dict[str, FormRecord]] = defaultdict(dict)  # (form type, prefix) -> code
+    for f in ctx.forms:
+        for prefix in (f.region_code[:2], f.region_code[:4]):
+            received[(f.form_type.value, prefix)][f.region_code] = f
+    provinces = {f.region_code[:2] for f in ctx.forms}
+    kabs = {f.region_code[:4] for f in ctx.forms}
+    if reg is not None:
+        provinces |= {d[:2] for d in reg.tps}
+        kabs |= {d[:4] for d in reg.tps}
+    rows = []
+    for code in sorted(provinces | kabs):
+        level = "province" if len(code) == 2 else "kabkota"
+        for ft in FormType:
+            unit = "kecamatan" if ft in D_HASIL_TYPES else "tps"
+            got = received.get((ft.value, code), {})
+            if reg is not None:
+                expected = reg.expected_kecamatan(code) if unit == "kecamatan" else reg.expected_tps(code)
+                known = reg.kecamatan_set if unit == "kecamatan" else reg.tps_codes
+                not_in = sum(1 for c in got if c not in known)
+            else:
+                expected, not_in = None, None
+            verified = sum(1 for f in got.values() if f.status is Status.VERIFIED)
+            rows.append({
+                "level": level, "region_code": code, "province_code": code[:2],
+                "kabkota_code": code if level == "kabkota" else None,
+                "province_name": ctx.name(code[:2]),
+                "kabkota_name": ctx.name(code) if level == "kabkota" else None,
+                "form_type": ft.value, "unit": unit, "expected": expected, "received": len(got),
+                "verified": verified, "needs_review": len(got) - verified, "not_in_register": not_in,
+                "received_share": len(got) / expected if expected else None,
+                "verified_share": verified / expected if expected else None,
+            })
+    return rows
+
+
+# --------------------------------------------------------------------------- files
+
+def _files_rows(ctx: Context) -> list[dict]:
+    return [{"file": f.file, "sha256": f.sha256, "bytes": f.size, "status": f.status.value,
              "reasons": [r.value for r in f.reasons], "detail": f.detail, "region_code": f.region_code,
+             "province_code": f.region_code[:2] if f.region_code else None,
              "form_type": f.form_type.value if f.form_type else None, "pages": f.pages}
-            for f in sorted(result.files, key=lambda f: f.file)]
-    return pa.Table.from_pylist(rows, schema=FILES_SCHEMA)
+            for f in ctx.files]
 
 
-# table name -> (builder, hive partition column or None)
-TABLE_BUILDERS: dict[str, tuple[Callable[[BatchResult], pa.Table], str | None]] = {
-    "c_hasil": (c_hasil_table, "province_code"),
-    "d_hasil": (d_hasil_table, "province_code"),
-    "issues": (issues_table, "province_code"),
-    "provenance": (provenance_table, "province_code"),
-    "files": (files_table, None),
-}
+# --------------------------------------------------------------------------- the specs
+
+@cache
+def table_specs() -> dict[str, TableSpec]:
+    """Every release table, in publication order."""
+    regions4 = _cols("province_code", "kabkota_code", "kecamatan_code", "desa_code")
+    names4 = _cols("province_name", "kabkota_name", "kecamatan_name", "desa_name")
+    form_cols = _cols("form_type", "status", "reasons", "min_confidence")
+    specs = [
+        TableSpec(
+            "c_hasil", "C.Hasil results: one row per TPS and form type, every form field as written "
+            "(after recorded corrections), with the form's status.",
+            (_C["tps_code"], *regions4, _C["tps_number"], *names4, *form_cols, *field_columns(C_HASIL_TYPES)),
+            _c_hasil_rows, sort_keys=("tps_code", "form_type"), primary_key=("tps_code", "form_type")),
+        TableSpec(
+            "votes", "Votes in long form: one row per C.Hasil form and contestant (candidate pair, "
+            "party-only votes, party candidate). Party totals are not rows (they would double count): "
+            "see c_hasil.",
+            (_C["tps_code"],
+             *_cols("province_code", "kabkota_code", "kecamatan_code", "desa_code", "form_type"),
+             Column("contestant", S, "paslon_N (candidate pair N), party_NN (votes for party NN only), "
+                    "party_NN_cand_C (candidate C of party NN)"),
+             Column("contestant_kind", S, "candidate_pair | party | candidate"),
+             Column("field_id", S, "The form field the number comes from (column of c_hasil)"),
+             Column("votes", I32, "Votes as written (null: unreadable or missing; see status)"),
+             _C["status"]),
+            _votes_rows, sort_keys=("tps_code", "form_type"),
+            primary_key=("tps_code", "form_type", "contestant"),
+            notes=("Empty candidate slots (a party lists fewer candidates than the form has rows) "
+                   "have no row.",)),
+        TableSpec(
+            "d_hasil", "D.Hasil kecamatan recaps: one row per kecamatan and form type; kecamatan totals and "
+            "the desa rows of the attachment (desa_NN_*) as columns.",
+            (_C["kecamatan_code"], *_cols("province_code", "kabkota_code", "province_name", "kabkota_name",
+                                          "kecamatan_name"), *form_cols, *field_columns(D_HASIL_TYPES)),
+            _d_hasil_rows, sort_keys=("kecamatan_code", "form_type"),
+            primary_key=("kecamatan_code", "form_type")),
+        TableSpec(
+            "d_hasil_desa", "The desa rows of the D.Hasil attachment in long form: one row per kecamatan and "
+            "filled-in row; desa_code from the register's desa order (null without a register).",
+            (_C["kecamatan_code"], *_cols("province_code", "kabkota_code"),
+             Column("row", I16, "Row number on the attachment (1-based)"), _C["desa_code"], _C["desa_name"],
+             *_cols("form_type", "status"), *desa_row_columns()),
+            _d_hasil_desa_rows, sort_keys=("kecamatan_code", "form_type", "row"),
+            primary_key=("kecamatan_code", "form_type", "row")),
+        TableSpec(
+            "issues", "Every rule result that is not clean: one row per form and broken rule (FORMS.md "
+            "rules; hard = the form is wrong or misread, soft = suspicious).",
+            (_C["region_code"],
+             *_cols("province_code", "kabkota_code", "kecamatan_code", "form_type", "status"),
+             Column("rule_id", S, "Stable rule id (R<n> from the rule list, with a suffix per check)"),
+             Column("severity", S, "hard | soft"),
+             Column("fields", LIST_S, "Field ids the rule involves"),
+             Column("expected", F64, "What the rule expected (e.g. the sum of the parts)"),
+             Column("found", F64, "What the form says"),
+             Column("message_id", S, "Explanation in Indonesian"),
+             Column("message_en", S, "Explanation in English")),
+            _issues_rows, sort_keys=("region_code", "form_type")),
+        TableSpec(
+            "provenance", "Where every number comes from: one row per form and page scan used, with the "
+            "source file and its sha256, registration quality, lowest digit confidence, versions and the "
+            "corrections applied to fields of that page (audit trail).",
+            (_C["region_code"], *_cols("province_code", "form_type", "status"),
+             Column("page", I16, "Page of the form (1-based)"),
+             Column("source_file", S, "Input file the page was read from (relative to the input folder)"),
+             Column("source_sha256", S, "sha256 of the input file"),
+             Column("page_index", I16, "0-based page index inside the input file"),
+             Column("registration_method", S, "How the page was aligned: tag+marks | tag | frame"),
+             Column("registration_score", F64, "Registration quality, 0-1 (1 = perfect)"),
+             Column("reprojection_error", F64, "Mean alignment error, in layout units (PDF points)"),
+             Column("marks_found", I16, "Registration marks found"),
+             Column("rotation", I16, "How the page was turned in the image (degrees clockwise)"),
+             Column("min_digit_confidence", F64, "Lowest digit classifier confidence on the page"),
+             Column("model_version", S, "Digit reader model version"),
+             Column("pipeline_version", S, "pindai version"),
+             Column("corrections", pa.list_(_CORRECTION), "Corrections to fields of this page: field_id, "
+                    "old, new, by ('auto' or a steward pseudonym, never a name), at (ISO time, '' when "
+                    "automatic), reason, boxes_changed, probability")),
+            _provenance_rows, sort_keys=("region_code", "form_type", "page")),
+        TableSpec(
+            "reconciliation", "D.Hasil against the sum of its C.Hasil PPWP forms (FORMS.md rule 14): one row "
+            "per kecamatan and field, and per desa row and field when a register maps rows to desa. Per TPS "
+            "the "
+            "plano is summed, or the A4 copy when there is no plano.",
+            (_C["kecamatan_code"], *_cols("province_code", "kabkota_code", "kecamatan_name"),
+             Column("d_hasil_status", S, "Status of the D.Hasil form"),
+             Column("desa_code", S, "Desa of the attachment row (null: kecamatan total)"),
+             Column("desa_row", I16, "Attachment row number (null: kecamatan total)"),
+             Column("field_id", S, "The field: a kecamatan total (votes_1, ...) or, on desa rows, the "
+                    "attachment column (the D.Hasil field is desa_<row>_<field_id>)"),
+             Column("d_hasil_value", I64, "Value on the D.Hasil"),
+             Column("tps_sum", I64, "Sum over the TPS forms received (null when none was received)"),
+             Column("tps_forms", I32, "Number of TPS forms summed"),
+             Column("tps_values_missing", I32, "TPS forms summed whose value of this field is missing"),
+             Column("tps_expected", I32, "TPS in the register for the kecamatan/desa (null: no register)"),
+             Column("difference", I64, "d_hasil_value - tps_sum"),
+             Column("matches", B, "difference == 0"),
+             Column("complete", B, "every registered TPS received with a value (null without register)")),
+            _reconciliation_rows, sort_keys=("kecamatan_code",)),
+        TableSpec(
+            "coverage", "How much of the register has been received and verified: per province and kab/kota "
+            "and form type (TPS for C.Hasil, kecamatan for D.Hasil). Expected counts need a register.",
+            (Column("level", S, "province | kabkota"),
+             Column("region_code", S, "The province (2 digits) or kab/kota (4 digits) code"),
+             *_cols("province_code", "kabkota_code", "province_name", "kabkota_name", "form_type"),
+             Column("unit", S, "tps | kecamatan"),
+             Column("expected", I64, "Units in the register (TPS: regular + special; null without register)"),
+             Column("received", I64, "Distinct units with a form of this type in the release"),
+             Column("verified", I64, "... of which verified"),
+             Column("needs_review", I64, "... of which flagged for review"),
+             Column("not_in_register", I64, "Received units the register does not know (null: no register)"),
+             Column("received_share", F64, "received / expected"),
+             Column("verified_share", F64, "verified / expected")),
+            _coverage_rows, sort_keys=("region_code", "form_type"), primary_key=("region_code", "form_type")),
+        TableSpec(
+            "files", "Every input file of the release with its one status and the reasons (one file, "
+            "not partitioned).",
+            (Column("file", S, "Path of the input file, relative to the input folder"),
+             Column("sha256", S, "sha256 of the file"), Column("bytes", I64, "File size"),
+             Column("status", S, "verified | needs_review | rejected | failed"),
+             Column("reasons", LIST_S, "Stable reason codes"), Column("detail", S, "Detail for operators"),
+             Column("region_code", S, "Region code the file claims (null: unknown)"),
+             Column("province_code", S, "Province of the region code (null: unknown)"),
+             _C["form_type"], Column("pages", I32, "Pages in the file")),
+            _files_rows, partition=None, sort_keys=("file",), primary_key=("file",)),
+    ]
+    return {s.name: s for s in specs}
+
+
+def make_context(result: BatchResult, register: Register | None = None,
+                 provinces: set[str] | None = None) -> Context:
+    forms = sorted((f for f in result.forms if provinces is None or f.region_code[:2] in provinces),
+                   key=_form_sort_key)
+    files = sorted((f for f in result.files
+                    if provinces is None or not f.region_code or f.region_code[:2] in provinces),
+                   key=lambda f: f.file)
+    return Context(result=result, forms=forms, files=files, register=register)

@@ -69,18 +69,53 @@ class Mark(BaseModel):
 
     corner: Literal["tl", "tr", "br", "bl"]
     rect: Rect
+    # Optional: the solid squares the mark is printed as (for rendering); empty = ``rect`` is solid.
+    cells: list[Rect] = Field(default_factory=list)
 
 
 class Tag(BaseModel):
     """An AprilTag (family 36h10) that identifies form type and page.
 
     ``corners`` are the tag's outer black border corners in layout units, in the order OpenCV's
-    ArUco detector reports them for an upright tag: TL, TR, BR, BL.
+    ArUco detector reports them on the upright page: corners[i] is where detected corner i lies
+    (the tag's own TL, TR, BR, BL). The official plano prints its tag rotated 180 degrees, so
+    there corners[0] is the bottom-right corner as seen on the page; look-alikes print it upright.
     """
 
     family: Literal["36h10"] = "36h10"
     id: int
     corners: list[tuple[float, float]] = Field(min_length=4, max_length=4)
+
+
+class PrintedText(BaseModel):
+    """Static text printed on the form (for rendering look-alikes; never read).
+
+    ``x``/``y`` is the anchor point: left/centre/right (``align``) of the text's top edge;
+    ``size`` is the font size in layout units.
+    """
+
+    model_config = ConfigDict(frozen=True)
+    text: str
+    x: float
+    y: float
+    size: float = Field(gt=0)
+    bold: bool = False
+    italic: bool = False
+    align: Literal["left", "center", "right"] = "left"
+    gray: int = Field(default=0, ge=0, le=255)
+
+
+class Line(BaseModel):
+    """A printed rule (table line) from (x0, y0) to (x1, y1), ``t`` thick, for rendering."""
+
+    model_config = ConfigDict(frozen=True)
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    t: float = Field(default=1.0, gt=0)
+    gray: int = Field(default=0, ge=0, le=255)
+    dotted: bool = False  # a dotted write-on line (header fields)
 
 
 class Field_(BaseModel):
@@ -95,6 +130,8 @@ class Field_(BaseModel):
     bubbles: list[list[Circle]] | None = None
     # Optional tally grid / words area (crop shown to reviewers; not read).
     extra: dict[str, Rect] = Field(default_factory=dict)
+    # Optional faint guide printed inside each box (PPWP plano p.2: dotted seven-segment digit).
+    guide: Literal["seven_segment"] | None = None
 
     @model_validator(mode="after")
     def _bubbles_match_boxes(self) -> Field_:
@@ -133,6 +170,13 @@ class PageLayout(BaseModel):
     header: list[HeaderField] = Field(default_factory=list)
     # Areas holding personal data (names, signatures): never cropped, stored or published.
     private: list[Rect] = Field(default_factory=list)
+    # Optional printed row-label cells (D.Hasil desa table: row NN's printed desa code sits in
+    # row_labels[NN-1]); read with Tesseract like header fields.
+    row_labels: list[Rect] = Field(default_factory=list)
+    # Rendering only (look-alikes and tests): static printed text, rules and solid fills.
+    printed: list[PrintedText] = Field(default_factory=list)
+    lines: list[Line] = Field(default_factory=list)
+    fills: list[Rect] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _registrable(self) -> PageLayout:

@@ -38,6 +38,7 @@ class Settings(BaseModel):
     read: ReadSettings = Field(default_factory=ReadSettings)
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
     chunk_files: int = Field(24, description="files per Prefect task")
+    cache_dir: str | None = Field(None, description="finished per-file work, reused by reruns")
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:

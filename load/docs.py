@@ -1,0 +1,150 @@
+"""What a release says about itself for people and tools: ``datapackage.json`` (Frictionless Data
+Package) and ``README.md`` (the data dictionary), both generated from the table specs."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from load.tables import TableSpec
+from schemas.release import Manifest
+
+READ_HOWTO = """\
+## How to read it
+
+Every table is a folder of Parquet files. Partitioned tables are hive-partitioned by province:
+`<table>/province_code=NN/part-0.parquet`. **Region codes are strings with leading zeros**
+(`"01"`, `"0101010001001"`); never read them as numbers.
+
+Design: `province_code` is stored *inside* every file as a string column **and** names the
+partition folder. A single file read on its own is complete, and readers that infer partition
+types from folder names (which would turn `"01"` into `1`) get the string from the file instead.
+Tell readers the partition column is a string (or switch partition discovery off):
+
+```python
+import pandas as pd, pyarrow as pa, pyarrow.dataset as ds
+part = ds.partitioning(pa.schema([("province_code", pa.string())]), flavor="hive")
+df = ds.dataset("c_hasil", partitioning=part).to_table().to_pandas()
+df = pd.read_parquet("c_hasil", partitioning=part)        # or: partitioning=None
+```
+
+```sql
+-- DuckDB
+SELECT * FROM read_parquet('c_hasil/**/*.parquet', hive_partitioning = true,
+                           hive_types = {'province_code': 'VARCHAR'});
+```
+
+```python
+import polars as pl
+df = pl.read_parquet("c_hasil/**/*.parquet", hive_partitioning=True)  # province_code from the file: str
+```
+
+A partitioned table with no rows in this release has no files (and no resource in
+`datapackage.json`). `files` is one unpartitioned file.
+
+## Guarantees
+
+- `manifest.json` lists every file of the release with its rows, bytes and sha256, the schema,
+  pipeline and model versions, the register used and every input file with its sha256.
+  `pindai release verify <release>` checks all of it.
+- Releases are immutable and published whole (written elsewhere, then renamed into place);
+  `latest` moves only after a complete publication.
+- The same inputs, versions and corrections give byte-identical Parquet files (no timestamps,
+  stable row order, stable schema).
+- A release that republishes some provinces carries every other province's files over from the
+  previous release unchanged (`carried_from` in the manifest).
+- Nothing personal: no names of people, no signatures, no images. Who corrected a number is
+  `auto` or a steward pseudonym.
+- `run.json` (what the run did) and `records.jsonl` (full form records for the review loop) are
+  internal files, not analyst tables.
+"""
+
+
+def frictionless_type(t: pa.DataType) -> str:
+    if pa.types.is_integer(t):
+        return "integer"
+    if pa.types.is_floating(t):
+        return "number"
+    if pa.types.is_boolean(t):
+        return "boolean"
+    if pa.types.is_list(t):
+        return "array"
+    if pa.types.is_struct(t):
+        return "object"
+    return "string"
+
+
+def _field_entry(c) -> dict:
+    entry = {"name": c.name, "type": frictionless_type(c.type), "description": c.description,
+             "arrowType": str(c.type)}
+    if c.label_id is not None:
+        entry |= {"title": c.label_en, "label_id": c.label_id, "label_en": c.label_en, "section": c.section}
+    return entry
+
+
+def datapackage(manifest: Manifest, specs: dict[str, TableSpec]) -> dict:
+    resources = []
+    for name, spec in specs.items():
+        info = manifest.tables.get(name)
+        if info is None or not info.files:
+            continue
+        schema: dict = {"fields": [_field_entry(c) for c in spec.columns]}
+        if spec.primary_key:
+            schema["primaryKey"] = list(spec.primary_key)
+        res = {"name": name, "profile": "tabular-data-resource", "description": spec.description,
+               "path": info.files if len(info.files) > 1 else info.files[0],
+               "format": "parquet", "mediatype": "application/vnd.apache.parquet",
+               "rows": info.rows, "schema": schema}
+        if spec.partition:
+            res["partitioning"] = {"flavor": "hive", "column": spec.partition, "type": "string",
+                                   "stored_in_files": True}
+        resources.append(res)
+    return {
+        "profile": "data-package",
+        "name": f"pindai-release-{manifest.release_id}".lower(),
+        "title": "pindai: Indonesian election results digitized from C.Hasil / D.Hasil forms",
+        "version": manifest.release_id,
+        "pindai": {"schema_version": manifest.schema_version, "pipeline_version": manifest.pipeline_version,
+                   "model_version": manifest.model_version, "provinces": manifest.provinces,
+                   "base_release": manifest.base_release},
+        "resources": resources,
+    }
+
+
+def _md(text: str | None) -> str:
+    return (text or "").replace("|", "\\|").replace("\n", " ")
+
+
+def readme(manifest: Manifest, specs: dict[str, TableSpec]) -> str:
+    lines = [
+        f"# pindai release {manifest.release_id}",
+        "",
+        "Validated open data from scanned Indonesian election results forms (C.Hasil per TPS, "
+        "D.Hasil per kecamatan). Generated with the release; do not edit.",
+        "",
+        f"- schema version: {manifest.schema_version}",
+        f"- pipeline version: {manifest.pipeline_version or 'unknown'}",
+        f"- model version: {manifest.model_version or 'unknown'}",
+        f"- provinces published by this run: {', '.join(manifest.provinces or []) or 'all'}",
+        f"- carried over from: {manifest.base_release or '-'}",
+        f"- register: {(manifest.tps_register or {}).get('source') or 'none (names are null)'}",
+        f"- input files: {len(manifest.inputs)}",
+        "",
+        "| table | rows | files |",
+        "|---|---:|---:|",
+    ]
+    for name in specs:
+        info = manifest.tables.get(name)
+        lines.append(f"| `{name}` | {info.rows if info else 0} | {len(info.files) if info else 0} |")
+    lines += ["", READ_HOWTO, "## Data dictionary", ""]
+    for name, spec in specs.items():
+        lines += [f"### `{name}`", "", spec.description, ""]
+        part = f"hive-partitioned by `{spec.partition}`" if spec.partition else "not partitioned"
+        lines.append(f"- layout: {part}; sorted by {', '.join(f'`{k}`' for k in spec.sort_keys) or '-'}")
+        if spec.primary_key:
+            lines.append(f"- primary key: {', '.join(f'`{k}`' for k in spec.primary_key)}")
+        lines += [f"- note: {n}" for n in spec.notes]
+        lines += ["", "| column | type | description | label (id) |", "|---|---|---|---|"]
+        for c in spec.columns:
+            lines.append(f"| `{c.name}` | {c.type} | {_md(c.description)} | {_md(c.label_id)} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
