@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -43,7 +44,7 @@ def generate(
 
     opts_kwargs = dict(out_dir=out_dir, forms=forms, province=province, seed=seed, quality=quality,
                        handwriting=handwriting, template_pdf=template_pdf,
-                       inconsistent_rate=inconsistent_rate, register=register)
+                       inconsistent_rate=inconsistent_rate, register_file=register)
     if form_type:
         opts_kwargs["form_types"] = form_type
     if workers:
@@ -71,12 +72,12 @@ def run(
     from schemas.settings import Settings
 
     if not input_dir.is_dir():
-        console.print(f"[red]error:[/] input folder {input_dir} does not exist or is not a folder")
+        console.print(f"[red]error:[/] input folder {escape(str(input_dir))} does not exist or is not a folder")
         raise typer.Exit(EXIT_INPUT)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        console.print(f"[red]error:[/] cannot create the releases folder {out}: {exc.strerror}")
+        console.print(f"[red]error:[/] cannot create the releases folder {escape(str(out))}: {exc.strerror}")
         raise typer.Exit(EXIT_WRITE) from exc
     t0 = time.perf_counter()
     with _progress("reading") as (bar, task_id):
@@ -101,7 +102,7 @@ def run(
                     settings.cache_dir = str(out / ".cache")
                 _, release = run_pipeline(input_dir, out, settings, progress)
         except OSError as exc:
-            console.print(f"[red]error:[/] could not write the release under {out}: {exc}")
+            console.print(f"[red]error:[/] could not write the release under {escape(str(out))}: {escape(str(exc))}")
             console.print("the previous release and 'latest' are unchanged")
             raise typer.Exit(EXIT_WRITE) from exc
     _print_summary(release, time.perf_counter() - t0)
@@ -153,7 +154,8 @@ def status(
     out.print(table)
     bad = [f for f in files if f["status"] in ("rejected", "failed")]
     for f in bad:
-        out.print(f"  {f['status']:<9} {f['file']}: {', '.join(f['reasons'])} - {f['detail']}")
+        # escape: a file named "[/].jpg" is data, not console markup
+        out.print(f"  {f['status']:<9} {escape(f['file'])}: {', '.join(f['reasons'])} - {escape(f['detail'])}")
 
 
 def _find_run_json(path: Path) -> Path | None:
@@ -176,10 +178,12 @@ def _print_summary(release: Path, seconds: float) -> None:
               f"failed {files.get('failed', 0)})")
     out.print(f"  forms read: {s['forms']}  verified {fs.get('verified', 0)}, flagged for review "
               f"{fs.get('needs_review', 0)}")
+    for w in info.get("warnings") or []:  # batch-level problems, e.g. a malformed manifest.csv
+        out.print(f"  [yellow]warning:[/] {escape(w)}")
     if s["ignored_files"]:
         out.print(f"  ignored (not a scan): {len(s['ignored_files'])} file(s)")
-    out.print(f"  release: {release}")
-    out.print(f"  details: pindai status {release.parent}")
+    out.print(f"  release: {escape(str(release))}")
+    out.print(f"  details: pindai status {escape(str(release.parent))}")
 
 
 class _progress:

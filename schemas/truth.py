@@ -34,3 +34,5 @@ class TruthForm(BaseModel):
     writer: str = ""  # handwriting source and writer/style id
     # What each box holds as written ("0"-"9", "X", "-", ""), per field, most significant first.
     boxes: dict[str, list[str]] = Field(default_factory=dict)
+    # Bubbles blackened under each digit box ("0"-"9", or "" for none), for fields that have them.
+    bubbles: dict[str, list[str]] = Field(default_factory=dict)
