@@ -45,6 +45,8 @@ class Reason(StrEnum):
     IDENTITY_MISMATCH = "identity_mismatch"  # printed header disagrees with name/manifest
     UNSURE_DIGITS = "unsure_digits"
     AUTO_CORRECTED = "auto_corrected"
+    AUTO_CONFIRMED = "auto_confirmed"  # unsure digits: the reading is the only one satisfying the rules
+    STEWARD_CORRECTED = "steward_corrected"  # a data steward corrected or confirmed values
     RULE_BROKEN = "rule_broken"
     BUBBLES_DISAGREE = "bubbles_disagree"
     # -- anything else ------------------------------------------------------------------
@@ -81,6 +83,9 @@ _MESSAGES: dict[Reason, str] = {
     Reason.IDENTITY_MISMATCH: "the printed header disagrees with the file name or manifest",
     Reason.UNSURE_DIGITS: "some digits were not read confidently",
     Reason.AUTO_CORRECTED: "unsure digits were corrected automatically using the form's arithmetic",
+    Reason.AUTO_CONFIRMED: "unsure digits were confirmed by the form's arithmetic (the reading is the only "
+    "one that satisfies the rules)",
+    Reason.STEWARD_CORRECTED: "a data steward corrected or confirmed values (see the corrections)",
     Reason.RULE_BROKEN: "the numbers break one of the form's arithmetic rules",
     Reason.BUBBLES_DISAGREE: "the blackened bubbles disagree with the written digits",
     Reason.INTERNAL_ERROR: "pindai failed on this file (a bug); see the log",

@@ -113,6 +113,20 @@ class Correction(BaseModel):
     probability: float | None = None
 
 
+class Suggestion(BaseModel):
+    """A reading the form's arithmetic prefers, not applied automatically (several solutions, or a
+    field no equality pins): shown to the stewards with its provenance."""
+
+    field_id: str
+    old: int | None
+    new: int | None
+    probability: float  # of the suggested reading under the digit reader's box probabilities
+    boxes_changed: list[int] = Field(default_factory=list)  # 0-based box indices
+    rules: list[str] = Field(default_factory=list)  # the rules the suggestion satisfies
+    solutions: int = 1  # how many distinct assignments satisfied the rules
+    detail: str = ""  # "box 2: 8 (p=0.55) -> 3 (p=0.41)"
+
+
 class FormRecord(BaseModel):
     """One form (TPS + form type, or kecamatan + form type), after validation."""
 
@@ -124,6 +138,7 @@ class FormRecord(BaseModel):
     readings: list[FieldReading] = Field(default_factory=list)
     issues: list[RuleResult] = Field(default_factory=list)
     corrections: list[Correction] = Field(default_factory=list)
+    suggestions: list[Suggestion] = Field(default_factory=list)  # arithmetic's preferred readings
     files: list[str] = Field(default_factory=list)
     pages: list[PageReading] = Field(default_factory=list)
     min_confidence: float | None = None

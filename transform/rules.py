@@ -1,18 +1,26 @@
 """The form's own arithmetic (FORMS.md rules 1-11 and 15) as named rules.
 
 A rule has a stable id (``R<n>`` from FORMS.md, with a suffix where one rule has several checks),
-a severity, the fields it involves, and messages in Indonesian and English. A rule whose fields are
-not all on a form type does not apply to it; a rule with a missing value is not evaluated (R10
-reports the missing value). Cross-form rules (12-14) live in ``transform.reconcile``.
+a severity, the fields it involves, a ``kind`` ("sum": ``fields[0] == sum(fields[1:])``, "le",
+"other": the arithmetic decoder solves "sum" rules equation by equation) and messages in
+Indonesian and English. A rule whose fields are not all on a form type does not apply to it; a
+rule with a missing value is not evaluated (R10 reports the missing value). Fields that may
+legitimately stay empty (unused D.Hasil desa rows, DPR candidate rows a party does not fill) count
+as 0 in sums and are not reported by R10.
+
+Rules over readings rather than values (R11 bubbles, R12 repeated scans) are ``bubble_results``
+and ``scan_agreement_results`` here; cross-form rules (R13, R14) live in ``transform.reconcile``.
+``RULE_CATALOG`` describes every FORMS.md rule 1-15 (for the review page and the docs).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from schemas.records import RuleResult
+from schemas.records import FieldReading, RuleResult
 
 Values = dict[str, int | None]
 HARD, SOFT = "hard", "soft"
@@ -32,6 +40,7 @@ class Rule:
     check: Callable[[dict[str, int]], tuple[float, float] | None]
     message_id: str
     message_en: str
+    kind: str = "other"  # "sum" (fields[0] = sum of the rest) | "le" | "other"
 
     def applies_to(self, field_ids: Iterable[str]) -> bool:
         have = set(field_ids)
@@ -43,7 +52,7 @@ def _sum_rule(rid: str, total: str, parts: tuple[str, ...], sev: str, label_id: 
         expected = sum(v[p] for p in parts)
         return None if v[total] == expected else (expected, v[total])
 
-    return Rule(rid, sev, (total, *parts), check, label_id, label_en)
+    return Rule(rid, sev, (total, *parts), check, label_id, label_en, kind="sum")
 
 
 def _le_rule(rid: str, small: str, big: str, sev: str, label_id: str, label_en: str,
@@ -52,7 +61,7 @@ def _le_rule(rid: str, small: str, big: str, sev: str, label_id: str, label_en: 
         limit = v[big] * factor
         return None if v[small] <= limit else (limit, v[small])
 
-    return Rule(rid, sev, (small, big), check, label_id, label_en)
+    return Rule(rid, sev, (small, big), check, label_id, label_en, kind="le")
 
 
 def _ppwp_rules() -> list[Rule]:
@@ -84,6 +93,19 @@ def _ppwp_rules() -> list[Rule]:
     rules.append(Rule("R5S", SOFT, ("total_votes", "voters_total_total", "ballots_used"), r5s,
                       "V.C, B.4 dan II.2 seharusnya sama; selisih memerlukan berita acara kejadian khusus",
                       "V.C, B.4 and II.2 should be equal; a difference needs an incident report"))
+
+    def r5gap(v: dict[str, int]) -> tuple[float, float] | None:
+        # A difference of a ballot or two is an incident; tens of ballots between page 1 (B.4, II.2)
+        # and the last page (V.C) is what a page of another TPS looks like: flagged for review.
+        b4 = v["voters_total_total"]
+        tol = max(2, math.ceil(0.01 * b4))
+        worst = max((abs(v["total_votes"] - b4), abs(b4 - v["ballots_used"])))
+        return None if worst <= tol else (b4, v["total_votes"] if abs(v["total_votes"] - b4) > tol
+                                          else v["ballots_used"])
+
+    rules.append(Rule("R5S.gap", SOFT, ("total_votes", "voters_total_total", "ballots_used"), r5gap,
+                      "Selisih besar antara V.C, B.4 dan II.2 (halaman dari TPS lain?)",
+                      "Large difference between V.C, B.4 and II.2 (a page of another TPS?)"))
     rules.append(_sum_rule("R6", "ballots_received", ("ballots_used", "ballots_damaged", "ballots_unused"),
                            HARD, "Surat suara diterima (II.1) harus sama dengan II.2 + II.3 + II.4",
                            "Ballots received (II.1) must equal II.2 + II.3 + II.4"))
@@ -151,23 +173,20 @@ ALL_RULES: tuple[Rule, ...] = (*_ppwp_rules(), *_dpr_rules(), *_dhasil_rules())
 
 
 def dhasil_column_rules(field_ids: Iterable[str]) -> list[Rule]:
-    """D.Hasil: the kecamatan totals equal the sum of the desa rows that are filled in."""
+    """D.Hasil: the kecamatan totals equal the sum of the desa rows (unused rows count as 0)."""
     ids = set(field_ids)
     rules = []
-    for col, total in (("votes_1", "votes_1"), ("votes_2", "votes_2"), ("votes_3", "votes_3"),
-                       ("valid_votes", "valid_votes"), ("invalid_votes", "invalid_votes")):
+    for col in ("votes_1", "votes_2", "votes_3", "valid_votes", "invalid_votes"):
         rows = tuple(sorted(f for f in ids if f.startswith("desa_") and f.endswith(f"_{col}")))
-        if not rows or total not in ids:
+        if not rows or col not in ids:
             continue
-
-        def check(v: dict[str, int], total: str = total, rows: tuple[str, ...] = rows) -> tuple[float, float] | None:
-            expected = sum(v.get(r, 0) for r in rows)
-            return None if v[total] == expected else (expected, v[total])
-
-        rules.append(Rule(f"R14.col_{col}", HARD, (total,), check,
-                          f"Jumlah kecamatan {col} harus sama dengan jumlah baris desa",
-                          f"The kecamatan {col} must equal the sum of the desa rows"))
+        rules.append(_sum_rule(f"R14.col_{col}", col, rows, HARD,
+                               f"Jumlah kecamatan {col} harus sama dengan jumlah baris desa",
+                               f"The kecamatan {col} must equal the sum of the desa rows"))
     return rules
+
+
+_DPR_CANDIDATE = re.compile(r"^party_\d+_cand_\d+$")
 
 
 def unused_rows(values: Values, field_ids: Iterable[str]) -> set[str]:
@@ -179,13 +198,37 @@ def unused_rows(values: Values, field_ids: Iterable[str]) -> set[str]:
     return {f for fs in rows.values() if all(values.get(x) is None for x in fs) for f in fs}
 
 
-def evaluate(values: Values, field_ids: list[str], max_values: dict[str, int],
-             rules: Iterable[Rule] = ALL_RULES) -> list[RuleResult]:
-    """Every rule result that is not clean, for one form."""
+def optional_fields(values: Values, field_ids: Iterable[str]) -> set[str]:
+    """Empty fields that are legitimately empty: unused desa rows, DPR candidate rows left blank
+    (a party lists fewer candidates than the form has rows). They count as 0 in sums."""
+    ids = list(field_ids)
+    blank_candidates = {f for f in ids if _DPR_CANDIDATE.match(f) and values.get(f) is None}
+    return unused_rows(values, ids) | blank_candidates
+
+
+def may_be_empty(field_id: str) -> bool:
+    """Whether ``field_id`` is of a kind that may be left empty (see ``optional_fields``)."""
+    return field_id.startswith("desa_") or bool(_DPR_CANDIDATE.match(field_id))
+
+
+def rules_for(field_ids: Iterable[str], rules: Iterable[Rule] = ALL_RULES) -> list[Rule]:
+    """The rules that apply to a form with these fields (D.Hasil column rules included)."""
+    ids = list(field_ids)
+    return [r for r in (*rules, *dhasil_column_rules(ids)) if r.applies_to(ids)]
+
+
+def _result(rule: Rule, broken: tuple[float, float]) -> RuleResult:
+    return RuleResult(rule_id=rule.id, severity=rule.severity, fields=list(rule.fields),
+                      expected=float(broken[0]), found=float(broken[1]),
+                      message_id=rule.message_id, message_en=rule.message_en)
+
+
+def range_results(values: Values, field_ids: list[str], max_values: dict[str, int]) -> list[RuleResult]:
+    """R10: every field present and an integer within its boxes' range."""
     out: list[RuleResult] = []
-    unused = unused_rows(values, field_ids)
-    for f in field_ids:  # R10: every field present and an integer within its boxes' range
-        if f in unused:
+    optional = optional_fields(values, field_ids)
+    for f in field_ids:
+        if f in optional:
             continue
         v = values.get(f)
         if v is None or not 0 <= v <= max_values[f]:
@@ -193,14 +236,118 @@ def evaluate(values: Values, field_ids: list[str], max_values: dict[str, int],
                                   found=None if v is None else float(v),
                                   message_id=f"{f}: harus bilangan bulat 0-{max_values[f]}",
                                   message_en=f"{f}: must be an integer 0-{max_values[f]}"))
+    return out
+
+
+def checkable(values: Values, field_ids: Iterable[str]) -> dict[str, int]:
+    """The values rules can use: present ones, plus legitimately empty fields as 0."""
+    ids = list(field_ids)
     present = {f: v for f, v in values.items() if v is not None}
-    all_rules = [*rules, *dhasil_column_rules(field_ids)]
-    for rule in all_rules:
-        if not rule.applies_to(field_ids) or not all(f in present for f in rule.fields):
+    return present | {f: 0 for f in optional_fields(values, ids)}
+
+
+def evaluate(values: Values, field_ids: list[str], max_values: dict[str, int],
+             rules: Iterable[Rule] = ALL_RULES) -> list[RuleResult]:
+    """Every rule result that is not clean, for one form."""
+    out = range_results(values, field_ids, max_values)
+    present = checkable(values, field_ids)
+    for rule in rules_for(field_ids, rules):
+        if not all(f in present for f in rule.fields):
             continue
         broken = rule.check(present)
         if broken is not None:
-            out.append(RuleResult(rule_id=rule.id, severity=rule.severity, fields=list(rule.fields),
-                                  expected=float(broken[0]), found=float(broken[1]),
-                                  message_id=rule.message_id, message_en=rule.message_en))
+            out.append(_result(rule, broken))
     return out
+
+
+def is_flagging(issue: RuleResult) -> bool:
+    """Whether a broken rule sends the form to review: every hard rule, and the two soft rules that
+    catch what the hard ones cannot (a page of another TPS: R5S.gap; DPT differing across the forms
+    of one TPS: R13). Other soft rules are published as notes only."""
+    return issue.severity == HARD or issue.rule_id in REVIEW_SOFT_RULES
+
+
+REVIEW_SOFT_RULES = frozenset({"R5S.gap", "R13"})
+
+
+# --------------------------------------------------------------------------- readings-level rules
+
+def bubble_results(readings: Iterable[FieldReading], values: Values) -> list[RuleResult]:
+    """R11 (soft): the blackened bubbles, where confidently read, match the number in the boxes."""
+    out = []
+    for r in readings:
+        v = values.get(r.field_id, r.value)
+        if r.bubble_value is not None and r.bubble_confident and r.bubble_value != v:
+            out.append(RuleResult(rule_id="R11.bubbles", severity=SOFT, fields=[r.field_id],
+                                  expected=float(r.bubble_value), found=None if v is None else float(v),
+                                  message_id=f"{r.field_id}: bulatan yang dihitamkan ({r.bubble_value}) "
+                                             f"berbeda dengan angka ({v})",
+                                  message_en=f"{r.field_id}: the blackened bubbles ({r.bubble_value}) differ "
+                                             f"from the digits ({v})"))
+    return out
+
+
+def scan_agreement_results(page: int, kept: list[FieldReading],
+                           others: list[list[FieldReading]]) -> list[RuleResult]:
+    """R12 (hard): several scans of the same page agree on every field both read confidently."""
+    out = []
+    mine = {r.field_id: r for r in kept}
+    for other in others:
+        for r in other:
+            k = mine.get(r.field_id)
+            if k is None or k.value == r.value or k.unsure or k.malformed or r.unsure or r.malformed:
+                continue
+            out.append(RuleResult(rule_id="R12", severity=HARD, fields=[r.field_id],
+                                  expected=None if k.value is None else float(k.value),
+                                  found=None if r.value is None else float(r.value),
+                                  message_id=f"Halaman {page}: dua pindaian berbeda pada {r.field_id} "
+                                             f"({k.value} / {r.value})",
+                                  message_en=f"Page {page}: two scans differ on {r.field_id} "
+                                             f"({k.value} / {r.value})"))
+    return out
+
+
+# --------------------------------------------------------------------------- the catalogue
+
+@dataclass(frozen=True)
+class RuleDoc:
+    number: int
+    severity: str  # "hard", "soft" or "hard+soft"
+    text_id: str
+    text_en: str
+    where: str  # which function evaluates it
+
+
+RULE_CATALOG: dict[int, RuleDoc] = {d.number: d for d in (
+    RuleDoc(1, HARD, "L + P = L+P untuk A, B.1-B.4 dan III", "L + P = L+P for A, B.1-B.4 and III",
+            "evaluate"),
+    RuleDoc(2, HARD, "B.4 = B.1 + B.2 + B.3", "B.4 = B.1 + B.2 + B.3", "evaluate"),
+    RuleDoc(3, HARD, "V.A = jumlah suara paslon (IV)", "V.A = sum of the candidate votes (IV)", "evaluate"),
+    RuleDoc(4, HARD, "V.C = V.A + V.B", "V.C = V.A + V.B", "evaluate"),
+    RuleDoc(5, "hard+soft", "V.C <= B.4; V.C = B.4 = II.2 diharapkan",
+            "V.C <= B.4; V.C = B.4 = II.2 expected", "evaluate"),
+    RuleDoc(6, HARD, "II.1 = II.2 + II.3 + II.4", "II.1 = II.2 + II.3 + II.4", "evaluate"),
+    RuleDoc(7, SOFT, "II.1 = DPT + 2%; B.2 + B.3 + II.3 muat dalam cadangan",
+            "II.1 = DPT + 2%; B.2 + B.3 + II.3 fit within the reserve", "evaluate"),
+    RuleDoc(8, "hard+soft", "B.1 <= A; suara <= 1,02 x DPT; B.4 <= II.1",
+            "B.1 <= A; votes <= 1.02 x DPT; B.4 <= II.1", "evaluate"),
+    RuleDoc(9, HARD, "III <= B.4 (L dan P)", "III <= B.4 (L and P)", "evaluate"),
+    RuleDoc(10, HARD, "setiap isian bilangan bulat dalam rentang kotaknya",
+            "every field an integer within its boxes' range", "range_results"),
+    RuleDoc(11, SOFT, "bulatan sesuai dengan angka (tally dan huruf tidak dibaca)",
+            "bubbles match the digits (tallies and words are not read)", "bubble_results"),
+    RuleDoc(12, HARD, "pindaian ganda halaman yang sama harus sama",
+            "several scans of the same page agree", "scan_agreement_results"),
+    RuleDoc(13, SOFT, "DPT sama pada semua formulir satu TPS", "DPT is the same on every form of a TPS",
+            "transform.reconcile.dpt_consistency"),
+    RuleDoc(14, HARD, "D.Hasil = jumlah C.Hasil TPS-nya; D.Hasil memenuhi 1-9",
+            "D.Hasil = sum of its TPS' C.Hasil; D.Hasil obeys 1-9", "transform.reconcile.reconcile"),
+    RuleDoc(15, HARD, "per partai: suara partai + calon = jumlah; jumlah partai = V.A",
+            "per party: party-only + candidates = total; party totals sum to V.A", "evaluate"),
+)}
+
+
+def rule_number(rule_id: str) -> int | None:
+    """``"R5S.gap"`` -> 5; ``"ID.header"`` -> None."""
+    m = re.match(r"^R(\d+)", rule_id)
+    return int(m.group(1)) if m else None

@@ -3,7 +3,8 @@ import pytest
 from transform.rules import ALL_RULES, evaluate
 
 PPWP_IDS = [
-    *(f"{r}_{g}" for r in ("dpt", "voters_dpt", "voters_dptb", "voters_dpk", "voters_total") for g in ("l", "p", "total")),
+    *(f"{r}_{g}" for r in ("dpt", "voters_dpt", "voters_dptb", "voters_dpk", "voters_total")
+      for g in ("l", "p", "total")),
     "ballots_received", "ballots_used", "ballots_damaged", "ballots_unused",
     "disabled_voters_l", "disabled_voters_p", "disabled_voters_total",
     "votes_1", "votes_2", "votes_3", "valid_votes", "invalid_votes", "total_votes",

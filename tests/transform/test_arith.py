@@ -1,0 +1,107 @@
+"""Arithmetic-aware decoding: corrections only where the reader was unsure, and only when unique."""
+
+from __future__ import annotations
+
+import time
+
+from transform_factory import consistent_ppwp, draft, reading
+
+from schemas.reasons import Reason, Status
+from transform.decode_arith import ArithSettings, field_candidates
+from transform.validate import ValidationSettings, validate_form
+
+AMBIGUOUS_3_8 = {"8": 0.55, "3": 0.42}
+
+
+def test_candidates_change_only_unsure_boxes() -> None:
+    r = reading("votes_2", 83, boxes={1: AMBIGUOUS_3_8})  # written "_83": box 1 unsure between 8 and 3
+    assert r.unsure and r.value == 83
+    cands = field_candidates(r, ArithSettings())
+    assert {c.value for c in cands} == {83, 33}
+    assert all(c.changed in ((), (1,)) for c in cands)
+
+
+def test_unsure_digit_settled_by_a_sum_is_auto_corrected() -> None:
+    v = consistent_ppwp()  # votes_2 is 70; the reader sees "_?0" unsure between 7 and 2
+    form = validate_form(draft(v, unsure={"votes_2": {1: {"2": 0.6, "7": 0.38}}}))
+    assert form.values["votes_2"] == 70
+    (c,) = form.corrections
+    assert (c.field_id, c.old, c.new, c.by, c.boxes_changed) == ("votes_2", 20, 70, "auto", [1])
+    assert "box 2: 2 (p=0.60) -> 7 (p=0.38)" in c.reason
+    assert form.reasons == [Reason.AUTO_CORRECTED]
+    assert form.status == Status.NEEDS_REVIEW  # a changed number waits for a steward by default
+    trusting = validate_form(draft(v, unsure={"votes_2": {1: {"2": 0.6, "7": 0.38}}}),
+                             settings=ValidationSettings(auto_can_verify=True))
+    assert trusting.status == Status.VERIFIED and trusting.reasons == [Reason.AUTO_CORRECTED]
+
+
+def test_confident_reading_breaking_a_rule_stays_as_read() -> None:
+    v = consistent_ppwp()
+    v["votes_2"] = 20  # the officer (or a confident misreading): 20 instead of 70
+    form = validate_form(draft(v))
+    assert form.values["votes_2"] == 20
+    assert form.corrections == [] and form.suggestions == []
+    assert form.status == Status.NEEDS_REVIEW
+    assert Reason.RULE_BROKEN in form.reasons
+    assert "R3" in {i.rule_id for i in form.issues}
+
+
+def test_no_correction_when_the_needed_change_is_in_a_confident_box() -> None:
+    v = consistent_ppwp()
+    v["votes_2"] = 20  # confident 2 in box 1 should be 7; box 2 (the 0) is unsure between 0 and 6
+    form = validate_form(draft(v, unsure={"votes_2": {2: {"0": 0.6, "6": 0.39}}}))
+    assert form.values["votes_2"] == 20
+    assert not [c for c in form.corrections if c.old != c.new]
+    assert form.status == Status.NEEDS_REVIEW
+    assert {Reason.UNSURE_DIGITS, Reason.RULE_BROKEN} <= set(form.reasons)
+
+
+def test_ambiguous_solutions_are_suggested_not_applied() -> None:
+    v = consistent_ppwp()  # votes_1 = 80, votes_2 = 70; both unsure in their tens, only R3 couples them
+    v["votes_1"], v["votes_2"] = 80, 70
+    unsure = {"votes_1": {1: {"8": 0.5, "9": 0.45}}, "votes_2": {1: {"7": 0.5, "6": 0.45}}}
+    form = validate_form(draft(v, unsure=unsure))  # 80+70 and 90+60 both give 150
+    assert [c for c in form.corrections if c.by == "auto"] == []
+    assert form.values["votes_1"] == 80 and form.values["votes_2"] == 70
+    assert Reason.UNSURE_DIGITS in form.reasons and form.status == Status.NEEDS_REVIEW
+
+
+def test_suggestion_when_reading_breaks_and_several_fixes_exist() -> None:
+    v = consistent_ppwp()
+    unsure = {"votes_1": {1: {"3": 0.5, "8": 0.3, "9": 0.15}}, "votes_2": {1: {"7": 0.5, "6": 0.45}}}
+    form = validate_form(draft(v, unsure=unsure))  # read 30 + 70 breaks; 80+70 and 90+60 both fit
+    assert form.values["votes_1"] == 30 and Reason.RULE_BROKEN in form.reasons
+    sug = {s.field_id: s for s in form.suggestions}
+    assert sug["votes_1"].new == 80 and sug["votes_1"].solutions == 2
+    assert sug["votes_1"].boxes_changed == [1] and "R3" in sug["votes_1"].rules
+
+
+def test_two_unsure_fields_in_chained_rules_resolve_uniquely() -> None:
+    v = consistent_ppwp()  # valid_votes 189 and total_votes 194: both unsure; R3 then R4 pin them
+    unsure = {"valid_votes": {2: {"4": 0.5, "9": 0.45}}, "total_votes": {2: {"9": 0.5, "4": 0.45}}}
+    form = validate_form(draft(v, unsure=unsure))
+    assert (form.values["valid_votes"], form.values["total_votes"]) == (189, 194)
+    changed = {c.field_id: (c.old, c.new) for c in form.corrections}
+    assert changed["valid_votes"] == (184, 189)
+    assert changed["total_votes"] == (199, 194)
+    assert form.status == Status.NEEDS_REVIEW
+    assert form.reasons == [Reason.AUTO_CORRECTED]
+
+
+def test_unsure_reading_confirmed_by_arithmetic() -> None:
+    v = consistent_ppwp()
+    form = validate_form(draft(v, unsure={"votes_3": {2: {"9": 0.6, "4": 0.35}}}))
+    (c,) = form.corrections
+    assert c.old == c.new == 39 and c.reason.startswith("confirmed")
+    assert form.status == Status.VERIFIED and form.reasons == [Reason.AUTO_CONFIRMED]
+
+
+def test_search_is_cheap_with_many_unsure_fields() -> None:
+    v = consistent_ppwp()
+    noisy = {"9": 0.3, "4": 0.25, "1": 0.2, "7": 0.15}
+    unsure = {f: {0: noisy, 1: noisy, 2: noisy} for f in v}
+    d = draft(v, unsure=unsure)
+    t = time.perf_counter()
+    form = validate_form(d)
+    assert time.perf_counter() - t < 5.0
+    assert form.status == Status.NEEDS_REVIEW
