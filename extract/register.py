@@ -1,0 +1,551 @@
+"""Page registration: find the form in a page image, tell which page it is, map layout -> image.
+
+``register_page`` works on one grayscale page at its native resolution (200-dpi scan, phone
+photo, fax) and returns a ``Registration`` (homography from layout units to image pixels) or a
+``RegisterFailure`` with an enumerated reason. Everything about the forms comes from the layouts
+(``schemas/layouts``): tag ids, tag corners, corner marks, frames and ruled rows.
+
+How (fast: detection runs on a copy halved until its long side is <= ``detect_max_side``):
+1. blank check on a tiny copy;
+2. AprilTag 36h10 (``extract.tags``) -> (form type, page) and a first guess from its four
+   corners; the corner marks (pairs of squares, ``extract.marks``) are searched where the guess
+   puts them, nearest first, refitting after each (affine until all four are known: a small
+   tag cannot tell perspective), then refined at full resolution in small windows; the
+   homography is fitted to tag corners + mark squares (``tag+marks``, three marks at least),
+   else tag and the marks found (``tag``, lower score). With marks missing, the printed rules
+   of the layout must land on ink (``extract.frame.line_score``), or the page is TOO_SKEWED;
+3. tag-less pages (A4 Salinan): the printed frame's corners under each of four turns and each
+   tag-less page are scored by the ruled table rows (``frame``);
+4. a tag not found on the detection copy is looked for again on the finer levels;
+5. plausibility: not degenerate, not too skewed, large enough, digit boxes inside the image.
+WRONG_FORM_TYPE is the caller's decision (it knows what the file claims to be); ``expected``
+only orders the attempts (tag-less form types try the frame first).
+"""
+
+from __future__ import annotations
+
+import itertools
+from functools import cache
+
+import cv2
+import numpy as np
+from pydantic import BaseModel, Field
+
+from extract.frame import dark_mask, find_frame, frame_hypotheses, line_score, printed_lines
+from extract.geometry import apply_h, fit_affine, fit_h, jacobian
+from extract.marks import MarkMatch, find_mark, mark_candidates
+from extract.tags import detect_tags
+from schemas.layout import FormLayout, FormType, Mark, PageLayout, load_layout
+from schemas.reasons import Reason
+from schemas.records import Registration
+
+
+class RegisterLimits(BaseModel):
+    """Thresholds of registration; defaults are safe for scans, faxes and phone photos."""
+
+    detect_max_side: int = Field(1600, description="halve the detection copy while its long side is above")
+    min_box_px: float = Field(14.0, description="smallest digit box side (px) that can still be read")
+    min_px_per_unit: float = Field(0.2, description="image pixels per layout unit, at least")
+    max_anisotropy: float = Field(1.8, description="ratio of the local scales along two directions "
+                                                   "(1.8 is about a 55 degree tilt)")
+    max_scale_ratio: float = Field(2.2, description="largest / smallest local scale over the page "
+                                                    "(perspective)")
+    max_reprojection_error: float = Field(3.0, description="layout units; marks beyond are dropped")
+    min_marks: int = Field(3, description="marks needed for 'tag+marks'; fewer: tag only")
+    mark_search_fracs: tuple[float, ...] = Field((0.06, 0.2, 0.35), description="mark search radius "
+                                                 "per pass, fraction of the distance to the nearest known point")
+    blank_ink_fraction: float = Field(0.0005, description="a page with less ink than this is blank")
+    min_line_score: float = Field(0.55, description="printed rules on ink (0..1) a registration with "
+                                                    "missing marks needs; wrong ones score ~0.2-0.5")
+    frame_min_score: float = Field(0.3, description="ruled-row score a frame page needs")
+    frame_min_margin: float = Field(0.1, description="best frame hypothesis must lead the next by this")
+    edge_margin_px: float = Field(1.0, description="digit boxes must lie this far inside the image")
+
+
+class RegisterFailure(BaseModel):
+    reason: Reason
+    detail: str = ""
+
+
+def register_page(gray: np.ndarray, expected: FormType | None = None,
+                  limits: RegisterLimits | None = None) -> Registration | RegisterFailure:
+    """Register one page image (uint8 gray; BGR is converted). See the module doc."""
+    limits = limits or RegisterLimits()
+    gray = _as_gray(gray)
+    if gray.size == 0 or min(gray.shape) < 16:
+        return RegisterFailure(reason=Reason.TOO_SMALL, detail=f"image of {gray.shape} pixels")
+    levels = _pyramid(gray, limits.detect_max_side)
+    small, k = levels[-1]
+    ink = _ink_fraction(small)
+    if ink < limits.blank_ink_fraction:
+        return RegisterFailure(reason=Reason.BLANK_PAGE, detail=f"ink on {ink:.2%} of the page")
+
+    tagless_first = expected is not None and _frame_pages(expected) and not _tag_pages(expected)
+    steps = ["frame", "tag"] if tagless_first else ["tag", "frame"]
+    # A form small in a large photo: its tag may only be readable at a finer level (or, at the
+    # input's own resolution, with the slower detector that keeps small candidates).
+    steps += [f"tag@{i}" for i in range(max(len(levels) - 2, 0), -1, -1)]
+    failure: RegisterFailure | None = None
+    for step in steps:
+        if step == "frame":
+            result = _by_frame(gray, small, k, expected, limits)
+        else:
+            img, kk = levels[int(step[4:])] if "@" in step else (small, k)
+            result = _by_tag(gray, img, kk, limits, thorough="@" in step)
+        if isinstance(result, Registration):
+            return result
+        if result is not None and failure is None:
+            failure = result
+        if result is not None and step.startswith("tag@"):
+            break  # a tag was found: a finer level will not find a better one
+    return failure or RegisterFailure(reason=Reason.NO_MARKS, detail="no page tag and no printed frame found")
+
+
+# -- detection copy --------------------------------------------------------------------------
+
+
+def _as_gray(img: np.ndarray) -> np.ndarray:
+    img = np.asarray(img)
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2GRAY if img.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
+    if img.dtype != np.uint8:
+        img = np.clip(img, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(img)
+
+
+def _pyramid(gray: np.ndarray, max_side: int) -> list[tuple[np.ndarray, int]]:
+    """[(image, k)]: the input, then halvings (INTER_AREA by exactly 2 is a fast SIMD path)."""
+    levels = [(gray, 1)]
+    img, k = gray, 1
+    while max(img.shape) > max_side:
+        h, w = img.shape
+        img = cv2.resize(img[: h // 2 * 2, : w // 2 * 2], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+        k *= 2
+        levels.append((img, k))
+    return levels
+
+
+def _to_level(k: int) -> np.ndarray:
+    """Full-resolution pixel coordinates -> those of a copy halved to 1/k (pixel centres)."""
+    o = (k - 1) / 2
+    return np.array([[1 / k, 0, -o / k], [0, 1 / k, -o / k], [0, 0, 1.0]])
+
+
+def _from_level(k: int) -> np.ndarray:
+    o = (k - 1) / 2
+    return np.array([[k, 0, o], [0, k, o], [0, 0, 1.0]], np.float64)
+
+
+def _ink_fraction(small: np.ndarray) -> float:
+    tiny = small
+    while max(tiny.shape) > 700:
+        h, w = tiny.shape
+        tiny = cv2.resize(tiny[: h // 2 * 2, : w // 2 * 2], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    paper = cv2.dilate(tiny, np.ones((9, 9), np.uint8))
+    return float(np.count_nonzero(cv2.subtract(paper, tiny) > 60)) / tiny.size
+
+
+# -- tag + marks -------------------------------------------------------------------------------
+
+
+@cache
+def _aruco(thorough: bool) -> cv2.aruco.ArucoDetector:
+    """The full-image detector, the fallback when the blob pre-filter finds no tag."""
+    p = cv2.aruco.DetectorParameters()
+    # One threshold window instead of three; a clean tag border (a box that merely looks like
+    # one costs the decoder milliseconds: with the default 0.35 a noisy photo takes seconds).
+    p.adaptiveThreshWinSizeMin = 15
+    p.adaptiveThreshWinSizeMax = 15
+    p.maxErroneousBitsInBorderRate = 0.2
+    # Fast: tags of a page spanning >~45% of the image's long side; thorough: smaller ones.
+    p.minMarkerPerimeterRate = 0.02 if thorough else 0.06
+    p.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_NONE
+    return cv2.aruco.ArucoDetector(cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_APRILTAG_36h10), p)
+
+
+def _find_tags(img: np.ndarray, thorough: bool) -> list[tuple[np.ndarray, int]]:
+    """[(4 x 2 corners, id)]: the blob pre-filter first (fast), the full detector if it finds none."""
+    hits = detect_tags(img, min_side=12 if thorough else 16, max_side_frac=_tag_max_frac())
+    if hits:
+        return [(t.corners, t.id) for t in hits]
+    corners, ids, _ = _aruco(thorough).detectMarkers(img)
+    if ids is None:
+        return []
+    return [(c.reshape(4, 2).astype(np.float64), int(i)) for c, i in zip(corners, ids.ravel(), strict=True)]
+
+
+def _by_tag(gray: np.ndarray, img: np.ndarray, k: int, limits: RegisterLimits,
+            thorough: bool = False) -> Registration | RegisterFailure | None:
+    """Tag on ``img`` (``gray`` halved to 1/k), marks there too, then refined on ``gray``."""
+    found = _find_tags(img, thorough)
+    if not found:
+        return None
+    index = _tag_index()
+    known = [(c, i) for c, i in found if i in index]
+    if not known:
+        return RegisterFailure(reason=Reason.UNKNOWN_PAGE,
+                               detail=f"tag id(s) {sorted({i for _, i in found})} match no known page")
+    tag_px, tag_id = max(known, key=lambda ci: cv2.arcLength(ci[0].astype(np.float32), True))
+    form_type, page_no = index[tag_id]
+    page = _layouts()[form_type].pages[page_no - 1]
+    assert page.tag is not None
+    tag_layout = np.asarray(page.tag.corners, np.float64)
+    # The detector's corners are whole pixels on the inside of the black border: refine them.
+    tag_px = _subpix(img, tag_px, 2)
+    H = fit_h(tag_layout, tag_px)
+    if H is None:
+        return RegisterFailure(reason=Reason.TOO_SKEWED, detail="degenerate tag")
+    dark = _Dark(img, page)
+    matches = _coarse_marks(img, dark, page, tag_layout, tag_px, limits)
+    H = _model(tag_layout, tag_px, [m for _, m in matches], page)
+    if H is None:
+        return RegisterFailure(reason=Reason.TOO_SKEWED, detail="degenerate fit")
+    # Fine: the same search at full resolution in small windows around the coarse positions.
+    up = _from_level(k)
+    tag_full = apply_h(up, tag_px)
+    if k > 1:
+        tag_full = _subpix(gray, tag_full, k + 1)
+        H_up = up @ H
+        refined = []
+        for mark, m in matches:
+            fine = find_mark(gray, H_up, mark, 2.0 * k)
+            refined.append(fine if fine is not None else MarkMatch(m.layout_pts, apply_h(up, m.image_pts)))
+        marks = refined
+    else:
+        marks = [m for _, m in matches]
+    H_full = _model(tag_layout, tag_full, marks, page)
+    if H_full is None:
+        return RegisterFailure(reason=Reason.TOO_SKEWED, detail="degenerate fit")
+    H_full, marks = _drop_outliers(H_full, tag_layout, tag_full, marks, limits.max_reprojection_error)
+    guesses = _guesses(tag_layout, tag_full, marks, page)
+    if len(guesses) > 1 and len(dark.lines):
+        # Affine or homography (marks missing): the one that lays the printed rules on ink.
+        down = _to_level(k)
+        H_full = max(guesses, key=lambda G: line_score(dark.get(), down @ G, dark.lines))
+    method = "tag+marks" if len(marks) >= limits.min_marks else "tag"
+    err = _reprojection_error(H_full, np.vstack([tag_layout] + [m.layout_pts for m in marks]),
+                              np.vstack([tag_full] + [m.image_pts for m in marks]))
+    bad = _check_geometry(H_full, page, gray.shape, limits)
+    if bad is not None:
+        return bad
+    agree = 1.0
+    if len(marks) < len(page.marks) and len(dark.lines):
+        # A missing mark leaves the fit less determined (or a look-alike was taken): check
+        # that the printed rules land on ink.
+        agree = line_score(dark.get(), _to_level(k) @ H_full, dark.lines)
+        if agree < limits.min_line_score:
+            return RegisterFailure(reason=Reason.TOO_SKEWED,
+                                   detail=f"{form_type.value} p{page_no}: {len(marks)} of {len(page.marks)} "
+                                          f"marks found and the printed lines do not line up "
+                                          f"(score {agree:.2f}): strong perspective, folds or occlusion")
+    if method == "tag+marks":
+        score = (0.6 + 0.4 * len(marks) / max(len(page.marks), 1)) \
+            * max(0.0, 1 - err / (2 * limits.max_reprojection_error))
+    else:
+        # The tag (and a mark or two) is a small base: far corners are extrapolated (affine).
+        score = 0.2 + 0.1 * len(marks)
+    score *= min(1.0, agree / 0.8)
+    return _registration(page, H_full, err, len(marks), method, score)
+
+
+def _coarse_marks(img: np.ndarray, dark: _Dark, page: PageLayout, tag_layout: np.ndarray,
+                  tag_px: np.ndarray, limits: RegisterLimits) -> list[tuple[Mark, MarkMatch]]:
+    """Find the corner marks on the detection copy, nearest the known points first.
+
+    The guess is affine until all marks are known (a tag of a few dozen pixels cannot tell
+    perspective; the homography guess is tried when the affine one misses), so its error grows
+    with the distance to the nearest known point: the search radius is a fraction of that
+    distance, small first (fast on scans), larger for the marks still missing (tilted photos).
+    """
+    known = [tag_layout.mean(axis=0)]
+    matches: list[tuple[Mark, MarkMatch]] = []
+    pending = list(page.marks)
+    H = _model(tag_layout, tag_px, [], page)
+    if H is None:
+        return []
+    for frac in limits.mark_search_fracs:
+        still = []
+        while pending:
+            dists = [min(np.hypot(m.rect.cx - q[0], m.rect.cy - q[1]) for q in known) for m in pending]
+            i = int(np.argmin(dists))
+            mark = pending.pop(i)
+            r = frac * dists[i] * float(np.sqrt(abs(np.linalg.det(jacobian(H, mark.rect.cx, mark.rect.cy)))))
+            r = min(r, 0.5 * max(img.shape))
+            m = find_mark(img, H, mark, r)
+            if m is None and len(matches) < 4:  # the homography guess, when the affine one missed
+                for guess in _guesses(tag_layout, tag_px, [mm for _, mm in matches], page)[1:]:
+                    if (m := find_mark(img, guess, mark, r)) is not None:
+                        break
+            H2 = _model(tag_layout, tag_px, [mm for _, mm in matches] + [m], page) if m is not None else None
+            if m is None or H2 is None:
+                still.append(mark)
+                continue
+            matches.append((mark, m))
+            known.append(np.array([mark.rect.cx, mark.rect.cy]))
+            H = H2
+        pending = still
+        if not pending:
+            break
+    if pending and len(matches) >= 2:
+        matches += _consistent_marks(img, dark, page, tag_layout, tag_px, matches, pending, H, limits)
+    return matches
+
+
+def _consistent_marks(img: np.ndarray, dark: _Dark, page: PageLayout, tag_layout: np.ndarray,
+                      tag_px: np.ndarray, matches: list[tuple[Mark, MarkMatch]], pending: list[Mark],
+                      H: np.ndarray, limits: RegisterLimits) -> list[tuple[Mark, MarkMatch]]:
+    """Strong perspective: the affine guess misses the far marks. Take every look-alike in a wide
+    window (at several sizes), keep the combinations a homography fits (found marks + tag fixed)
+    and of those the one that lays the printed rules on ink best."""
+    cands: list[list[MarkMatch | None]] = []
+    for mark in pending:
+        dist = min(np.hypot(mark.rect.cx - mm.layout_pts[:, 0].mean(), mark.rect.cy - mm.layout_pts[:, 1].mean())
+                   for _, mm in matches)
+        r = 0.6 * dist * float(np.sqrt(abs(np.linalg.det(jacobian(H, mark.rect.cx, mark.rect.cy)))))
+        found: list[MarkMatch] = []
+        for f in (1.0, 1.4, 0.7):
+            found += mark_candidates(img, H, mark, min(r, max(img.shape)), size_factor=f)[:4]
+        cands.append(found + [None])
+    base = [m for _, m in matches]
+    fits: list[tuple[int, float, np.ndarray, tuple[MarkMatch | None, ...]]] = []
+    for combo in itertools.product(*cands):
+        chosen = [m for m in combo if m is not None]
+        if not chosen:
+            continue
+        Hc = fit_h(np.vstack([tag_layout] + [m.layout_pts for m in base + chosen]),
+                   np.vstack([tag_px] + [m.image_pts for m in base + chosen]))
+        if Hc is None:
+            continue
+        Hi = np.linalg.inv(Hc)
+        err = max(float(np.hypot(*(apply_h(Hi, m.image_pts) - m.layout_pts).T).max()) for m in base + chosen)
+        if err <= limits.max_reprojection_error:
+            fits.append((len(chosen), err, Hc, combo))
+    fits.sort(key=lambda f: (-f[0], f[1]))
+    best: tuple[int, float, tuple[MarkMatch | None, ...]] | None = None
+    for n, _, Hc, combo in fits[:12]:
+        ls = line_score(dark.get(), Hc, dark.lines)
+        if ls >= limits.min_line_score and (best is None or (n, ls) > (best[0], best[1])):
+            best = (n, ls, combo)
+    if best is None:
+        return []
+    return [(mark, m) for mark, m in zip(pending, best[2], strict=True) if m is not None]
+
+
+class _Dark:
+    """The ink mask of the detection copy, made only when a check needs it."""
+
+    def __init__(self, img: np.ndarray, page: PageLayout) -> None:
+        self.img = img
+        self.lines = _lines(page.form_type, page.page)
+        self._mask: np.ndarray | None = None
+
+    def get(self) -> np.ndarray:
+        if self._mask is None:
+            self._mask = dark_mask(self.img)
+        return self._mask
+
+
+def _model(tag_layout: np.ndarray, tag_img: np.ndarray, marks: list[MarkMatch],
+           page: PageLayout | None = None) -> np.ndarray | None:
+    """The best single guess: see ``_guesses``."""
+    guesses = _guesses(tag_layout, tag_img, marks, page)
+    return guesses[0] if guesses else None
+
+
+def _guesses(tag_layout: np.ndarray, tag_img: np.ndarray, marks: list[MarkMatch],
+             page: PageLayout | None = None) -> list[np.ndarray]:
+    """Layout -> image maps fitted to tag corners + marks, most trusted first.
+
+    With four marks: the homography. Before that its perspective rests on a small base (the
+    tag's corners and a mark or two, or three marks): the affine fit is right for flat scans and
+    faxes, the homography can be right for tilted photos or run wild, so both are offered (the
+    wild one dropped: far page corners more than half a page from the affine fit's, or behind
+    the camera).
+    """
+    src = np.vstack([tag_layout] + [m.layout_pts for m in marks])
+    dst = np.vstack([tag_img] + [m.image_pts for m in marks])
+    H = fit_h(src, dst)
+    if len(marks) >= 4 or page is None:
+        return [H] if H is not None else []
+    A = fit_affine(src, dst)
+    if A is None:
+        return [H] if H is not None else []
+    if H is None:
+        return [A]
+    box = np.array([(0, 0), (page.width, 0), (page.width, page.height), (0, page.height)])
+    a = apply_h(A, box)
+    with np.errstate(all="ignore"):
+        h = apply_h(H, box)
+        w = np.array([(H @ np.array([x, y, 1.0]))[2] for x, y in box])
+    diag = float(np.hypot(*(a[2] - a[0])))
+    if np.any(w <= 0) or not np.all(np.isfinite(h)) or float(np.abs(h - a).max()) > 0.5 * diag:
+        return [A]
+    return [A, H]
+
+
+def _subpix(img: np.ndarray, pts: np.ndarray, win: int) -> np.ndarray:
+    h, w = img.shape
+    p = np.asarray(pts, np.float32).reshape(-1, 1, 2)
+    if np.any(p < win + 1) or np.any(p[..., 0] > w - win - 2) or np.any(p[..., 1] > h - win - 2):
+        return np.asarray(pts, np.float64).reshape(-1, 2)
+    crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 10, 0.05)
+    return cv2.cornerSubPix(img, p, (win, win), (-1, -1), crit).reshape(-1, 2).astype(np.float64)
+
+
+def _drop_outliers(H: np.ndarray, tag_layout: np.ndarray, tag_img: np.ndarray, marks: list[MarkMatch],
+                   max_err: float) -> tuple[np.ndarray, list[MarkMatch]]:
+    """Refit without the worst mark while some mark lies farther than ``max_err`` units off."""
+    while marks:
+        Hi = np.linalg.inv(H)
+        errs = [float(np.hypot(*(apply_h(Hi, m.image_pts) - m.layout_pts).T).max()) for m in marks]
+        worst = int(np.argmax(errs))
+        if errs[worst] <= max_err:
+            break
+        marks = marks[:worst] + marks[worst + 1:]
+        H2 = _model(tag_layout, tag_img, marks)
+        if H2 is None:
+            break
+        H = H2
+    return H, marks
+
+
+def _reprojection_error(H: np.ndarray, layout_pts: np.ndarray, image_pts: np.ndarray) -> float:
+    back = apply_h(np.linalg.inv(H), image_pts)
+    return float(np.hypot(*(back - layout_pts).T).mean())
+
+
+# -- frame (tag-less pages) ---------------------------------------------------------------------
+
+
+@cache
+def _layouts() -> dict[FormType, FormLayout]:
+    """Every packaged layout; a form type without a layout file is simply not registrable."""
+    out = {}
+    for ft in FormType:
+        try:
+            out[ft] = load_layout(ft)
+        except FileNotFoundError:
+            continue
+    return out
+
+
+@cache
+def _lines(form_type: FormType, page: int) -> np.ndarray:
+    return printed_lines(_layouts()[form_type].pages[page - 1])
+
+
+@cache
+def _tag_max_frac() -> float:
+    """Largest tag side / page long side over the layouts, with room for perspective."""
+    fracs = [float(np.ptp(np.asarray(p.tag.corners), axis=0).max()) / max(p.width, p.height)
+             for lay in _layouts().values() for p in lay.pages if p.tag is not None]
+    return 1.8 * max(fracs, default=0.05)
+
+
+@cache
+def _tag_index() -> dict[int, tuple[FormType, int]]:
+    return {p.tag.id: (ft, p.page) for ft, lay in _layouts().items() for p in lay.pages if p.tag is not None}
+
+
+def _frame_pages(form_type: FormType) -> list[PageLayout]:
+    lay = _layouts().get(form_type)
+    return [p for p in lay.pages if p.tag is None and p.frame is not None and p.ruled_rows] if lay else []
+
+
+def _tag_pages(form_type: FormType) -> list[PageLayout]:
+    lay = _layouts().get(form_type)
+    return [p for p in lay.pages if p.tag is not None] if lay else []
+
+
+def _by_frame(gray: np.ndarray, small: np.ndarray, k: int, expected: FormType | None,
+              limits: RegisterLimits) -> Registration | RegisterFailure | None:
+    pages = _frame_pages(expected) if expected is not None else []
+    if not pages:
+        pages = [p for ft in FormType for p in _frame_pages(ft)]
+    if not pages:
+        return None
+    dark = dark_mask(small)
+    corners = find_frame(dark)
+    if corners is None:
+        return None
+    hyps = frame_hypotheses(dark, corners, pages)
+    if not hyps or hyps[0].score < limits.frame_min_score:
+        best = f"{hyps[0].score:.2f}" if hyps else "none"
+        return RegisterFailure(reason=Reason.NO_MARKS,
+                               detail=f"a frame, but no known table inside (best ruled-row score {best})")
+    best = hyps[0]
+    if len(hyps) > 1 and best.score - hyps[1].score < limits.frame_min_margin:
+        other = hyps[1]
+        return RegisterFailure(reason=Reason.UNKNOWN_PAGE,
+                               detail=f"frame: page {best.page.form_type.value} p{best.page.page} "
+                                      f"({best.score:.2f}) and p{other.page.page} turned {other.turn * 90} "
+                                      f"({other.score:.2f}) fit about as well")
+    H_full = _from_level(k) @ best.H
+    bad = _check_geometry(H_full, best.page, gray.shape, limits)
+    if bad is not None:
+        return bad
+    margin = best.score - (hyps[1].score if len(hyps) > 1 else 0.0)
+    score = min(1.0, best.score) * min(1.0, 0.5 + margin) * max(0.0, 1 - best.row_error / 4)
+    return _registration(best.page, H_full, best.row_error, 0, "frame", score)
+
+
+# -- checks and result --------------------------------------------------------------------------
+
+
+def _check_geometry(H: np.ndarray, page: PageLayout, shape: tuple[int, ...],
+                    limits: RegisterLimits) -> RegisterFailure | None:
+    W, Ht = page.width, page.height
+    probe = [(0, 0), (W, 0), (W, Ht), (0, Ht), (W / 2, Ht / 2)]
+    if not np.all(np.isfinite(H)):
+        return RegisterFailure(reason=Reason.TOO_SKEWED, detail="degenerate homography")
+    Js = [jacobian(H, x, y) for x, y in probe]
+    dets = np.array([np.linalg.det(J) for J in Js])
+    w_signs = np.array([(H @ np.array([x, y, 1.0]))[2] for x, y in probe])
+    if np.any(dets <= 0) or np.any(w_signs <= 0):
+        return RegisterFailure(reason=Reason.TOO_SKEWED, detail="the page would be folded or mirrored")
+    scales = np.sqrt(dets)
+    ratio = float(scales.max() / scales.min())
+    if ratio > limits.max_scale_ratio:
+        return RegisterFailure(reason=Reason.TOO_SKEWED,
+                               detail=f"perspective: scale varies {ratio:.2f}x over the page "
+                                      f"(limit {limits.max_scale_ratio})")
+    for J in Js:
+        sv = np.linalg.svd(J, compute_uv=False)
+        if sv[0] / sv[1] > limits.max_anisotropy:
+            return RegisterFailure(reason=Reason.TOO_SKEWED,
+                                   detail=f"skew/tilt: anisotropy {sv[0] / sv[1]:.2f} "
+                                          f"(limit {limits.max_anisotropy})")
+    ppu = float(scales[-1])
+    if ppu < limits.min_px_per_unit:
+        return RegisterFailure(reason=Reason.TOO_SMALL,
+                               detail=f"{ppu:.3f} px per layout unit (limit {limits.min_px_per_unit})")
+    boxes = [b for f in page.fields for b in f.boxes]
+    if boxes:
+        side = min(min(b.w, b.h) for b in boxes)
+        if side * float(scales.min()) < limits.min_box_px:
+            return RegisterFailure(reason=Reason.TOO_SMALL,
+                                   detail=f"digit boxes of {side * float(scales.min()):.1f} px "
+                                          f"(limit {limits.min_box_px})")
+        pts = apply_h(H, np.array([c for b in boxes for c in b.corners()]))
+        h, w = shape[:2]
+        m = limits.edge_margin_px
+        if pts[:, 0].min() < m or pts[:, 1].min() < m or pts[:, 0].max() > w - 1 - m or pts[:, 1].max() > h - 1 - m:
+            return RegisterFailure(reason=Reason.NO_MARKS, detail="the page is cut off: digit boxes lie "
+                                                                  "outside the image")
+    return None
+
+
+def _rotation(H: np.ndarray, page: PageLayout) -> int:
+    J = jacobian(H, page.width / 2, page.height / 2)
+    ang = np.degrees(np.arctan2(J[1, 0], J[0, 0]))  # where the page's +x points, clockwise
+    return int(round(ang / 90.0)) % 4 * 90
+
+
+def _registration(page: PageLayout, H: np.ndarray, err: float, marks: int, method: str,
+                  score: float) -> Registration:
+    H = H / H[2, 2]
+    return Registration(form_type=page.form_type, page=page.page, homography=H.tolist(),
+                        rotation=_rotation(H, page), reprojection_error=round(float(err), 4),
+                        marks_found=marks, method=method, score=float(np.clip(score, 0.0, 1.0)),
+                        px_per_unit=float(np.sqrt(abs(np.linalg.det(jacobian(H, page.width / 2,
+                                                                             page.height / 2))))))
