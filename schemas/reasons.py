@@ -39,6 +39,7 @@ class Reason(StrEnum):
     TOO_SKEWED = "too_skewed"
     TOO_SMALL = "too_small"
     WRONG_FORM_TYPE = "wrong_form_type"  # registered page is of another form type than named
+    WEAK_REGISTRATION = "weak_registration"  # located by the tag alone: box positions may be off
     # -- forms (assembly, validation) -----------------------------------------------------
     MISSING_PAGE = "missing_page"
     DUPLICATE_PAGE_CONFLICT = "duplicate_page_conflict"
@@ -78,6 +79,8 @@ _MESSAGES: dict[Reason, str] = {
     Reason.TOO_SKEWED: "the page is too distorted to read reliably",
     Reason.TOO_SMALL: "the form is too small in the image to read its digits",
     Reason.WRONG_FORM_TYPE: "the page is of another form type than the file name or manifest says",
+    Reason.WEAK_REGISTRATION: "the page was located by its tag alone (corner marks hidden or cut off); "
+    "box positions may be off",
     Reason.MISSING_PAGE: "one or more pages of the form are missing",
     Reason.DUPLICATE_PAGE_CONFLICT: "two scans of the same page disagree",
     Reason.IDENTITY_MISMATCH: "the printed header disagrees with the file name or manifest",

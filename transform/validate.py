@@ -68,6 +68,8 @@ class ValidationSettings:
     arith: ArithSettings = field(default_factory=ArithSettings)
     auto_can_verify: bool = False  # a form whose unsure digits the arithmetic changed may be verified
     name_similarity: float = 0.5  # printed header name vs register name: below this is a mismatch
+    # Registrations scoring below this (marks missing, poor fit) keep a form from being verified.
+    min_registration_score: float = 0.3
 
 
 def _norm(text: str) -> str:
@@ -141,6 +143,11 @@ def judge(form: FormRecord, settings: ValidationSettings | None = None) -> FormR
     issues += [i for i in form.issues if _kept(i) and not (i.fields and set(i.fields) <= steward_fields)]
 
     reasons = {r for r in form.reasons if r in (Reason.MISSING_PAGE, Reason.IDENTITY_MISMATCH)}
+    # A page placed by its tag alone (corner marks hidden or cut off) can put boxes a few points
+    # off: its readings are not trusted as verified, whatever the digits say.
+    if any(p.registration.method == "tag" or p.registration.score < settings.min_registration_score
+           for p in form.pages):
+        reasons.add(Reason.WEAK_REGISTRATION)
     if any(i.rule_id == "R12" for i in issues):
         reasons.add(Reason.DUPLICATE_PAGE_CONFLICT)
     if any(i.rule_id.startswith("ID.") for i in issues):
