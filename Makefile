@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
 export OMP_THREAD_LIMIT := 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := tesseract-ocr tesseract-ocr-ind poppler-utils fonts-dejavu-core
+APT_PACKAGES := tesseract-ocr tesseract-ocr-ind poppler-utils fonts-dejavu-core chromium qpdf
 STAMP_SYS := .state/system.ok
 STAMP_VENV := .state/venv-$(shell cat pyproject.toml | sha256sum | cut -c1-12).ok
 STAMP_DB := .state/prefect-db.ok
@@ -58,6 +58,9 @@ model: setup
 
 bench: setup
 	@$(PY) scripts/bench.py
+
+fuzz: setup
+	@$(PY) scripts/fuzz.py --cases 1000
 
 ui: setup
 	@echo "Prefect UI on http://127.0.0.1:4200 (set PREFECT_API_URL=http://127.0.0.1:4200/api in the shell that runs pindai)"

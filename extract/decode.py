@@ -6,6 +6,8 @@ page named ``.pdf`` is rejected. Every problem becomes a ``DecodeError`` with an
 
 from __future__ import annotations
 
+import os
+import stat
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,26 +56,42 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
-def check_file(path: Path, limits: Limits) -> str:
-    """Size and format checks before any decoding. Returns the sniffed kind."""
+def read_regular(path: Path, limits: Limits, n: int | None = None) -> bytes:
+    """The first ``n`` bytes (all when None) of a regular file, after the size checks. Opened without
+    blocking and checked on the open descriptor: a FIFO or a device put in the file's place after
+    planning cannot hang a worker."""
     try:
-        size = path.stat().st_size
-        if size == 0:
-            raise DecodeError(Reason.EMPTY_FILE, "0 bytes")
-        if size > limits.max_file_bytes:
-            raise DecodeError(Reason.FILE_TOO_LARGE, f"{size:,} bytes > {limits.max_file_bytes:,}")
-        with open(path, "rb") as fh:
-            head = fh.read(2048)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise DecodeError(Reason.UNREADABLE_FILE, exc.strerror or str(exc)) from exc
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise DecodeError(Reason.UNREADABLE_FILE, "not a regular file")
+            if st.st_size == 0:
+                raise DecodeError(Reason.EMPTY_FILE, "0 bytes")
+            if st.st_size > limits.max_file_bytes:
+                raise DecodeError(Reason.FILE_TOO_LARGE, f"{st.st_size:,} bytes > {limits.max_file_bytes:,}")
+            # Never more than the limit, even if the file grows while it is read.
+            return fh.read(min(n, limits.max_file_bytes) if n is not None else limits.max_file_bytes)
+        except OSError as exc:
+            raise DecodeError(Reason.UNREADABLE_FILE, exc.strerror or str(exc)) from exc
+
+
+def check_file(path: Path, limits: Limits) -> str:
+    """Size and format checks before any decoding. Returns the sniffed kind."""
+    head = read_regular(path, limits, 2048)
     kind = sniff(head)
     if kind is None:
         raise DecodeError(Reason.UNSUPPORTED_FORMAT, f"content starts with {head[:12]!r}")
     return kind
 
 
-def _image_size(data: bytes) -> tuple[int, int]:
-    """Width and height from the header only (no pixel decoding)."""
+def _image_sizes(data: bytes, kind: str, limits: Limits) -> list[tuple[int, int]]:
+    """Width and height of every page (multi-page TIFF; the first frame of anything else) from the
+    headers only (no pixel decoding), each checked against the limits as soon as it is known: a
+    bomb refuses the file before anything is decoded, a TIFF of a million pages after 51."""
     import io
 
     with warnings.catch_warnings():
@@ -81,9 +99,39 @@ def _image_size(data: bytes) -> tuple[int, int]:
         Image.MAX_IMAGE_PIXELS = None
         try:
             with Image.open(io.BytesIO(data)) as im:
-                return im.size
+                sizes: list[tuple[int, int]] = []
+                while True:
+                    _check_pixels(im.size, len(sizes), kind, limits)
+                    sizes.append(im.size)
+                    if kind != "tiff" or not getattr(im, "is_animated", False):
+                        return sizes
+                    if len(sizes) >= limits.max_pdf_pages:
+                        try:
+                            im.seek(len(sizes))
+                        except EOFError:
+                            return sizes
+                        raise DecodeError(Reason.TOO_MANY_PAGES,
+                                          f"TIFF has more than {limits.max_pdf_pages} pages")
+                    try:
+                        im.seek(len(sizes))
+                    except EOFError:
+                        return sizes
+        except DecodeError:
+            raise
         except Exception as exc:  # Pillow raises many types for broken headers
-            raise DecodeError(Reason.CORRUPT_IMAGE, f"unreadable image header ({exc})") from exc
+            raise DecodeError(Reason.CORRUPT_IMAGE, f"unreadable image header ({_one_line(exc)})") from exc
+
+
+def _check_pixels(size: tuple[int, int], index: int, kind: str, limits: Limits) -> None:
+    w, h = size
+    if w * h > limits.max_pixels:
+        where = f"page {index + 1}: " if index else ""
+        raise DecodeError(Reason.TOO_MANY_PIXELS, f"{where}{w}x{h} = {w * h / 1e6:.0f} MP > "
+                                                  f"{limits.max_pixels / 1e6:.0f} MP")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
 
 
 def _reduce_flag(long_side: int) -> tuple[int, float]:
@@ -97,18 +145,17 @@ def _reduce_flag(long_side: int) -> tuple[int, float]:
 
 
 def decode_image(data: bytes, kind: str, limits: Limits) -> Iterator[PageImage]:
-    w, h = _image_size(data)
-    if w * h > limits.max_pixels:
-        raise DecodeError(Reason.TOO_MANY_PIXELS, f"{w}x{h} = {w * h / 1e6:.0f} MP > "
-                                                  f"{limits.max_pixels / 1e6:.0f} MP")
+    # Every page is sized before any is decoded: a bomb on page 2 refuses the file up front.
+    sizes = _image_sizes(data, kind, limits)
     buf = np.frombuffer(data, np.uint8)
     if kind == "tiff":
-        ok, pages = cv2.imdecodemulti(buf, cv2.IMREAD_GRAYSCALE)
-        if not ok or not pages:
-            raise DecodeError(Reason.CORRUPT_IMAGE, "TIFF could not be decoded")
-        for i, page in enumerate(pages):
-            yield PageImage(i, page, 1.0)
+        for i in range(len(sizes)):  # one page at a time: memory stays at one page
+            ok, pages = cv2.imdecodemulti(buf, cv2.IMREAD_GRAYSCALE, range=(i, i + 1))
+            if not ok or not pages or pages[0] is None or pages[0].size == 0:
+                raise DecodeError(Reason.CORRUPT_IMAGE, f"TIFF page {i + 1} could not be decoded")
+            yield PageImage(i, pages[0], 1.0)
         return
+    w, h = sizes[0]
     flag, scale = _reduce_flag(max(w, h))
     img = cv2.imdecode(buf, flag)
     if img is None or img.size == 0:
@@ -132,17 +179,25 @@ def pdf_dpi(page_width_pt: float, settings: ReadSettings) -> float:
 
 def decode_pdf(path: Path, limits: Limits, settings: ReadSettings) -> Iterator[PageImage]:
     try:
-        info = pdf_info(path, timeout=limits.pdftoppm_timeout_s)
+        info = pdf_info(path, timeout=limits.pdftoppm_timeout_s, max_pages=limits.max_pdf_pages)
     except ToolError as exc:
         raise DecodeError(exc.reason, exc.detail) from exc
     if info.pages > limits.max_pdf_pages:
         raise DecodeError(Reason.TOO_MANY_PAGES, f"{info.pages} pages > {limits.max_pdf_pages}")
-    dpi = pdf_dpi(info.page_size_pt[0], settings)
-    w_px = info.page_size_pt[0] / 72 * dpi
-    h_px = info.page_size_pt[1] / 72 * dpi
-    if w_px * h_px > limits.max_pixels:
-        raise DecodeError(Reason.TOO_MANY_PIXELS, f"pages would render to {w_px * h_px / 1e6:.0f} MP")
+    # Every page is sized before any is rasterised (pages differ: an A4 page, then a 7 m one), so
+    # a bomb anywhere refuses the file at once instead of after a timeout and gigabytes of memory.
+    dpis = []
     for page in range(1, info.pages + 1):
+        if page > len(info.page_sizes_pt):
+            raise DecodeError(Reason.CORRUPT_PDF, f"page {page} has no readable page size")
+        w_pt, h_pt = info.page_sizes_pt[page - 1]
+        dpi = pdf_dpi(w_pt, settings)
+        pixels = (w_pt / 72 * dpi) * (h_pt / 72 * dpi)
+        if pixels > limits.max_pixels:
+            raise DecodeError(Reason.TOO_MANY_PIXELS, f"page {page} ({w_pt:g} x {h_pt:g} pt) would render to "
+                                                      f"{pixels / 1e6:.0f} MP > {limits.max_pixels / 1e6:.0f} MP")
+        dpis.append(dpi)
+    for page, dpi in enumerate(dpis, start=1):
         try:
             img = rasterize_page(path, page, dpi, timeout=limits.pdftoppm_timeout_s)
         except ToolError as exc:
@@ -156,8 +211,4 @@ def decode_file(path: Path, limits: Limits, settings: ReadSettings) -> Iterator[
     if kind == "pdf":
         yield from decode_pdf(path, limits, settings)
         return
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DecodeError(Reason.UNREADABLE_FILE, exc.strerror or str(exc)) from exc
-    yield from decode_image(data, kind, limits)
+    yield from decode_image(read_regular(path, limits), kind, limits)

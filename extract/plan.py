@@ -6,12 +6,22 @@ totals always equal the number of input files.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from extract.ingest import ManifestError, describe, discover, read_manifest
+from extract.ingest import (
+    ManifestError,
+    describe,
+    discover,
+    display_name,
+    file_size,
+    identity_from_name,
+    read_manifest,
+)
 from schemas.reasons import Reason
 from schemas.records import FileOutcome, InputFile
+from schemas.settings import Limits, Settings
 
 
 @dataclass
@@ -28,7 +38,8 @@ class BatchPlan:
         return len(self.items) + len(self.settled)
 
 
-def plan_batch(root: Path) -> BatchPlan:
+def plan_batch(root: Path, limits: Limits | None = None) -> BatchPlan:
+    """``limits``: default ``Settings.from_env().limits`` (files above ``max_file_bytes`` are not read)."""
     root = Path(root)
     if not root.is_dir():
         raise NotADirectoryError(f"input folder {root} does not exist or is not a folder")
@@ -41,12 +52,28 @@ def plan_batch(root: Path) -> BatchPlan:
         # The batch goes on with identities from file names; the operator is told why.
         plan.warnings.append(f"{exc}; using file names instead")
         manifest = {}
+    limits = limits or Settings.from_env().limits
     first_by_sha: dict[str, str] = {}
     for rel in found.files:
+        name = display_name(rel)
+        if name is None:
+            shown = os.fsencode(rel.as_posix()).decode("utf-8", "backslashreplace")
+            stub = InputFile(path=str(root / shown), rel_path=shown, size=0, sha256="")
+            plan.settled.append(FileOutcome(file=stub, failure=Reason.BAD_NAME,
+                                            detail="the file name is not valid UTF-8: rename it"))
+            continue
+        # Files refused here keep the identity their name claims: counted under their TPS.
+        ident = manifest.get(name) or identity_from_name(rel)
         try:
+            size = file_size(root / rel)
+            if size > limits.max_file_bytes:  # refused without reading (and checksumming) gigabytes
+                stub = InputFile(path=str(root / rel), rel_path=name, size=size, sha256="", identity=ident)
+                plan.settled.append(FileOutcome(file=stub, failure=Reason.FILE_TOO_LARGE,
+                                                detail=f"{size:,} bytes > {limits.max_file_bytes:,}"))
+                continue
             item = describe(root, rel, manifest)
         except OSError as exc:
-            stub = InputFile(path=str(root / rel), rel_path=rel.as_posix(), size=0, sha256="")
+            stub = InputFile(path=str(root / rel), rel_path=name, size=0, sha256="", identity=ident)
             plan.settled.append(FileOutcome(file=stub, failure=Reason.UNREADABLE_FILE,
                                             detail=exc.strerror or str(exc)))
             continue

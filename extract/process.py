@@ -43,7 +43,8 @@ def process_file(item: InputFile, settings: Settings, reader: DigitReader | None
     outcome = FileOutcome(file=item)
     if item.identity is None:
         outcome.failure = Reason.BAD_NAME
-        outcome.detail = f"{item.rel_path}: add it to manifest.csv or rename it"
+        # repr: a name may hold a newline or control characters; the detail stays one line.
+        outcome.detail = f"{item.rel_path!r}: add it to manifest.csv or rename it"
         return outcome
     try:
         t0 = time.perf_counter()
@@ -64,7 +65,7 @@ def process_file(item: InputFile, settings: Settings, reader: DigitReader | None
         outcome.failure, outcome.detail = exc.reason, exc.detail
     except Exception as exc:  # a bug must not stop the batch; it is reported as one
         log.exception("internal error on %s", item.rel_path)
-        outcome.failure, outcome.detail = Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"
+        outcome.failure, outcome.detail = Reason.INTERNAL_ERROR, " ".join(f"{type(exc).__name__}: {exc}".split())
     return outcome
 
 

@@ -67,6 +67,9 @@ def run(
     workers: Annotated[int, typer.Option(help="worker processes (default: all cores)")] = 0,
     prefect: Annotated[bool, typer.Option(help="run as a Prefect flow (default) or plain")] = True,
     cache: Annotated[bool, typer.Option(help="reuse finished files from earlier (or crashed) runs")] = True,
+    register: Annotated[Path | None, typer.Option(
+        help="TPS register (kpu2024-wilayah-tps.json format): region names, coverage, recap checks")] = None,
+    dask_address: Annotated[str | None, typer.Option(help="read on a Dask cluster (tcp://host:port)")] = None,
 ) -> None:
     """Read every form in INPUT_DIR and publish a release (Parquet per province) under --out."""
     from schemas.settings import Settings
@@ -90,7 +93,8 @@ def run(
                 from flows import digitize
 
                 digitize.PROGRESS = progress
-                res = digitize.digitize_batch(str(input_dir), str(out), workers=workers or None, use_cache=cache)
+                res = digitize.digitize_batch(str(input_dir), str(out), workers=workers or None, use_cache=cache,
+                                              dask_address=dask_address, register=str(register) if register else None)
                 release = Path(res["release"])
             else:
                 from flows.pipeline import run_pipeline
@@ -100,12 +104,98 @@ def run(
                     settings.workers = workers
                 if cache:
                     settings.cache_dir = str(out / ".cache")
-                _, release = run_pipeline(input_dir, out, settings, progress)
+                _, release = run_pipeline(input_dir, out, settings, progress, register=register)
         except OSError as exc:
             console.print(f"[red]error:[/] could not write the release under {escape(str(out))}: {escape(str(exc))}")
             console.print("the previous release and 'latest' are unchanged")
             raise typer.Exit(EXIT_WRITE) from exc
     _print_summary(release, time.perf_counter() - t0)
+
+
+review_app = typer.Typer(no_args_is_help=True, help="The data stewards' review loop.")
+app.add_typer(review_app, name="review")
+
+
+@review_app.command("export")
+def review_export(
+    release: Annotated[Path, typer.Argument(help="a release folder, or a releases folder (its latest)")],
+    out_dir: Annotated[Path, typer.Option("--out", help="where to write review.html and corrections.csv")],
+    source: Annotated[Path | None, typer.Option(help="the scans' folder, if moved since the run")] = None,
+    register: Annotated[Path | None, typer.Option(help="TPS register, for region names")] = None,
+) -> None:
+    """Write a self-contained HTML page of every flagged form (crops, readings, alternatives, broken
+    rules) and a corrections.csv template to fill in."""
+    from flows.pipeline import _register
+    from load.reopen import resolve_release
+    from transform.review import export_review
+
+    try:
+        html = export_review(resolve_release(release), out_dir, source, register=_register(register))
+    except FileNotFoundError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(EXIT_INPUT) from exc
+    out.print(f"review page: {html}\ncorrections template: {html.parent / 'corrections.csv'}")
+
+
+@review_app.command("apply")
+def review_apply(
+    corrections: Annotated[Path, typer.Argument(help="the filled-in corrections.csv")],
+    releases: Annotated[Path, typer.Option(help="releases folder whose latest release is corrected")] = Path(
+        "releases"),
+    reviewer: Annotated[str, typer.Option(help="who reviewed (used where the CSV's reviewer column is empty)")]
+    = "steward",
+    register: Annotated[Path | None, typer.Option(help="TPS register")] = None,
+) -> None:
+    """Apply a steward's corrections, re-validate, and publish a new release with the audit trail."""
+    from flows.maintenance import apply_corrections_flow
+    from transform.corrections import CorrectionsError
+
+    if not corrections.is_file():
+        console.print(f"[red]error:[/] {corrections} does not exist")
+        raise typer.Exit(EXIT_INPUT)
+    try:
+        res = apply_corrections_flow(str(corrections), str(releases), reviewer,
+                                     str(register) if register else None)
+    except CorrectionsError as exc:
+        console.print(f"[red]error:[/] {exc}\nnothing was applied")
+        raise typer.Exit(EXIT_USAGE) from exc
+    except FileNotFoundError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(EXIT_INPUT) from exc
+    rep = res["report"]
+    out.print(f"applied {len(rep['applied'])} correction(s) to {len(rep['forms_changed'])} form(s); "
+              f"newly verified {len(rep['newly_verified'])}, still flagged {len(rep['still_flagged'])}")
+    out.print(f"new release: {res['release']}")
+
+
+@app.command("rerun-failed")
+def rerun_failed_cmd(
+    releases: Annotated[Path, typer.Argument(help="releases folder")] = Path("releases"),
+    input_dir: Annotated[Path | None, typer.Option(help="the batch folder (default: the one the last run read)")]
+    = None,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 0,
+) -> None:
+    """Read again the files that failed in the last run (everything else is reused)."""
+    from flows.maintenance import rerun_failed
+
+    t0 = time.perf_counter()
+    res = rerun_failed(str(releases), str(input_dir) if input_dir else None, workers or None)
+    _print_summary(Path(res["release"]), time.perf_counter() - t0)
+
+
+@app.command()
+def serve() -> None:
+    """Register pindai's flows with the Prefect server in PREFECT_API_URL and serve them (start
+    batches from the Prefect UI). Runs until stopped with Ctrl-C."""
+    import os
+
+    if not os.environ.get("PREFECT_API_URL"):
+        console.print("[red]error:[/] set PREFECT_API_URL to a running server (e.g. `make ui`, then "
+                      "export PREFECT_API_URL=http://127.0.0.1:4200/api)")
+        raise typer.Exit(EXIT_USAGE)
+    from flows.serve import serve as serve_flows
+
+    serve_flows()
 
 
 release_app = typer.Typer(no_args_is_help=True, help="Inspect published releases.")
@@ -202,4 +292,8 @@ class _progress:
 
 
 def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # `python -m flows.cli` (tests run the CLI this way)
     app()

@@ -1,21 +1,27 @@
-"""Prefect wiring of the pipeline: plan -> chunks in a process pool -> validate -> publish.
+"""Prefect wiring of the pipeline: plan -> chunks of files read in parallel -> validate -> publish.
 
 Tasks work on chunks of files (not pages) so Prefect's per-task overhead stays small; every task
 calls a plain function of extract/transform/load.
 
-Why tasks run on Prefect's thread runner and hand their chunk to one process pool: Prefect's
-``ProcessPoolTaskRunner`` measured ~1.5 s of overhead per task on this 2-core machine (every task
-pays a process spawn and a Prefect import), against ~30 ms per task on the thread runner. The
-pool's processes start once per run and keep the digit model loaded.
+Where the work runs:
+- on one machine (default), Prefect's thread runner tracks the chunk tasks and each hands its chunk
+  to one process pool of ``--workers`` processes. Prefect's own ``ProcessPoolTaskRunner`` measured
+  ~1.5 s of overhead per task on a 2-core machine (every task pays a process spawn and a Prefect
+  import) against ~30 ms per task on the thread runner; the pool's processes start once per run
+  and keep the digit model loaded.
+- on a Dask cluster (``dask_address``), prefect-dask's runner sends the chunk tasks to the cluster's
+  workers, which run the same plain function.
 """
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from prefect import flow, task
+from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -37,7 +43,10 @@ def plan_task(input_dir: str) -> BatchPlan:
     return plan_batch(Path(input_dir))
 
 
-@task(name="read-files")
+# No retries here: process_chunk never raises for a bad file (tool timeouts and internal errors come
+# back as FAILED outcomes, are never cached, and are read again by the next run or `rerun_failed`).
+# A retry is for the infrastructure: a worker process that died (OOM kill), a lost Dask worker.
+@task(name="read-files", retries=2, retry_delay_seconds=1)
 def read_chunk_task(items: list[InputFile], settings: Settings) -> list[FileOutcome]:
     if _POOL is None:
         return process_chunk(items, settings)
@@ -45,57 +54,91 @@ def read_chunk_task(items: list[InputFile], settings: Settings) -> list[FileOutc
 
 
 @task(name="validate")
-def validate_task(plan: BatchPlan, outcomes: list[FileOutcome]) -> BatchResult:
-    return finish(plan, outcomes)
+def validate_task(plan: BatchPlan, outcomes: list[FileOutcome], register: str | None) -> BatchResult:
+    return finish(plan, outcomes, register)
 
 
 @task(name="publish-release")
-def publish_task(result: BatchResult, releases_dir: str, input_dir: str) -> str:
-    return str(publish(result, Path(releases_dir), Path(input_dir)))
+def publish_task(result: BatchResult, releases_dir: str, input_dir: str | None, register: str | None) -> str:
+    return str(publish(result, Path(releases_dir), Path(input_dir) if input_dir else None, register=register))
+
+
+def batch_summary_rows(result: BatchResult) -> list[dict]:
+    """Per kab/kota: files, verified, flagged, rejected, failed (the operators' table)."""
+    groups: dict[str, Counter] = defaultdict(Counter)
+    for f in result.files:
+        groups[(f.region_code or "")[:4] or "unknown"][f.status.value] += 1
+    rows = []
+    for kab, c in sorted(groups.items()):
+        rows.append({"kabkota_code": kab, "files": sum(c.values()), "verified": c["verified"],
+                     "flagged": c["needs_review"], "rejected": c["rejected"], "failed": c["failed"]})
+    return rows
+
+
+def _runner(settings: Settings, dask_address: str | None):  # noqa: ANN202
+    if dask_address:
+        from prefect_dask import DaskTaskRunner
+
+        return DaskTaskRunner(address=dask_address)
+    # Two chunks in flight per process: one running, one queued, so no process idles.
+    return ThreadPoolTaskRunner(max_workers=2 * max(1, settings.workers))
+
+
+def read_all(plan: BatchPlan, settings: Settings, dask_address: str | None = None) -> list[FileOutcome]:
+    """Submit every chunk, collect outcomes as they finish, report progress to the CLI and the UI."""
+    global _POOL
+    outcomes: list[FileOutcome] = list(plan.settled)
+    pages = 0
+    total = plan.total_files
+    progress_id = create_progress_artifact(progress=0.0, key="digitize-progress",
+                                           description="files read in this batch (%)")
+    if PROGRESS:
+        PROGRESS(len(outcomes), total, pages)
+    parts = chunks(plan.items, _chunk_size(len(plan.items), settings))
+    if not parts:
+        return outcomes
+    workers = max(1, settings.workers)
+    _POOL = ProcessPoolExecutor(max_workers=workers) if workers > 1 and not dask_address else None
+    try:
+        with _runner(settings, dask_address) as runner:
+            futures = [runner.submit(read_chunk_task, parameters={"items": p, "settings": settings}) for p in parts]
+            for fut in as_completed(futures):
+                res = fut.result()
+                outcomes.extend(res)
+                pages += sum(len(o.pages) + len(o.rejected_pages) for o in res)
+                if PROGRESS:
+                    PROGRESS(len(outcomes), total, pages)
+                update_progress_artifact(progress_id, progress=100.0 * len(outcomes) / max(total, 1))
+    finally:
+        if _POOL is not None:
+            _POOL.shutdown(cancel_futures=True)
+        _POOL = None
+    return outcomes
 
 
 @flow(name="digitize-batch", log_prints=False)
 def digitize_batch(input_dir: str, releases_dir: str, workers: int | None = None,
-                   chunk_files: int | None = None, use_cache: bool = True) -> dict:
+                   chunk_files: int | None = None, use_cache: bool = True,
+                   dask_address: str | None = None, register: str | None = None) -> dict:
     """Read every form in ``input_dir`` and publish a release under ``releases_dir``.
 
     Finished files are kept in ``releases_dir/.cache``: after a crash (or on an unchanged batch)
     the same command reuses them and only reads what is left.
     """
     settings = Settings.from_env()
-    if use_cache:
-        settings.cache_dir = str(Path(releases_dir) / ".cache")
     if workers:
         settings.workers = workers
     if chunk_files:
         settings.chunk_files = chunk_files
+    if use_cache:
+        settings.cache_dir = str(Path(releases_dir) / ".cache")
     plan = plan_task(input_dir)
-    outcomes: list[FileOutcome] = list(plan.settled)
-    pages = 0
-    if PROGRESS:
-        PROGRESS(len(outcomes), plan.total_files, pages)
-    parts = chunks(plan.items, _chunk_size(len(plan.items), settings))
-    if parts:
-        global _POOL
-        workers = max(1, settings.workers)
-        _POOL = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
-        try:
-            # Two chunks in flight per process: one running, one queued, so no process idles.
-            with ThreadPoolTaskRunner(max_workers=2 * workers) as runner:
-                futures = [runner.submit(read_chunk_task, parameters={"items": p, "settings": settings})
-                           for p in parts]
-                for fut in as_completed(futures):
-                    res = fut.result()
-                    outcomes.extend(res)
-                    pages += sum(len(o.pages) + len(o.rejected_pages) for o in res)
-                    if PROGRESS:
-                        PROGRESS(len(outcomes), plan.total_files, pages)
-        finally:
-            if _POOL is not None:
-                _POOL.shutdown(cancel_futures=True)
-            _POOL = None
-    result = validate_task(plan, outcomes)
-    release = publish_task(result, releases_dir, input_dir)
+    outcomes = read_all(plan, settings, dask_address)
+    result = validate_task(plan, outcomes, register)
+    release = publish_task(result, releases_dir, input_dir, register)
+    rows = batch_summary_rows(result)
+    create_table_artifact(table=rows, key="batch-summary",
+                          description=f"pindai batch {input_dir}: files per kab/kota -> {release}")
     return {"release": release, "files": len(result.files)}
 
 

@@ -25,41 +25,49 @@ def model_version() -> str:
     return default_reader().version
 
 
+def _register(register: str | Path | None):  # noqa: ANN202
+    if register is None:
+        return None
+    from schemas.register import load_register
+
+    return load_register(Path(register))
+
+
 def process_plan(plan: BatchPlan, settings: Settings, progress: Progress | None = None) -> list[FileOutcome]:
     outcomes: list[FileOutcome] = list(plan.settled)
     total, pages = plan.total_files, 0
     if progress:
         progress(len(outcomes), total, pages)
     parts = chunks(plan.items, settings.chunk_files)
+
+    def done(res: list[FileOutcome]) -> None:
+        nonlocal pages
+        outcomes.extend(res)
+        pages += sum(len(o.pages) + len(o.rejected_pages) for o in res)
+        if progress:
+            progress(len(outcomes), total, pages)
+
     if settings.workers <= 1 or len(parts) <= 1:
-        results = (process_chunk(p, settings) for p in parts)
-        for res in results:
-            outcomes.extend(res)
-            pages += sum(len(o.pages) + len(o.rejected_pages) for o in res)
-            if progress:
-                progress(len(outcomes), total, pages)
+        for p in parts:
+            done(process_chunk(p, settings))
         return outcomes
     with ProcessPoolExecutor(max_workers=settings.workers) as pool:
-        futures = [pool.submit(process_chunk, p, settings) for p in parts]
-        for fut in as_completed(futures):
-            res = fut.result()
-            outcomes.extend(res)
-            pages += sum(len(o.pages) + len(o.rejected_pages) for o in res)
-            if progress:
-                progress(len(outcomes), total, pages)
+        for fut in as_completed([pool.submit(process_chunk, p, settings) for p in parts]):
+            done(fut.result())
     return outcomes
 
 
-def finish(plan: BatchPlan, outcomes: list[FileOutcome]) -> BatchResult:
-    result = build_result(outcomes, model_version(), pipeline_version(), plan.ignored, plan.skipped_links)
+def finish(plan: BatchPlan, outcomes: list[FileOutcome], register: str | Path | None = None) -> BatchResult:
+    result = build_result(outcomes, model_version(), pipeline_version(), plan.ignored, plan.skipped_links,
+                          register=_register(register))
     result.warnings = list(plan.warnings)
     return result
 
 
 def run_pipeline(input_dir: Path, releases_dir: Path, settings: Settings | None = None,
-                 progress: Progress | None = None) -> tuple[BatchResult, Path]:
+                 progress: Progress | None = None, register: str | Path | None = None) -> tuple[BatchResult, Path]:
     settings = settings or Settings.from_env()
     plan = plan_batch(input_dir)
     outcomes = process_plan(plan, settings, progress)
-    result = finish(plan, outcomes)
-    return result, publish(result, releases_dir, input_dir)
+    result = finish(plan, outcomes, register)
+    return result, publish(result, releases_dir, input_dir, register=register)

@@ -43,6 +43,10 @@ class Settings(BaseModel):
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
         s = cls(**overrides)
+        for name in ("workers", "chunk_files"):
+            env = os.environ.get(f"PINDAI_{name.upper()}")
+            if env is not None and name not in overrides:
+                setattr(s, name, int(env))
         for section in (s.limits, s.read):
             for name in type(section).model_fields:
                 env = os.environ.get(f"PINDAI_{name.upper()}")

@@ -45,8 +45,10 @@ from schemas.records import (
     PageReading,
     RuleResult,
 )
+from schemas.register import RegisterSource, load_register
 from transform.assemble import FormDraft, assemble
 from transform.decode_arith import ArithSettings, is_unsure, solve
+from transform.reconcile import cross_form_issues, with_cross_form_tables
 from transform.rules import (
     HARD,
     bubble_results,
@@ -235,12 +237,11 @@ def file_status(oc: FileOutcome, forms: dict[tuple[str, FormType], FormRecord]) 
     return FileStatus(status=form.status, reasons=list(dict.fromkeys(reasons)), detail=detail, **base)
 
 
-def cross_form_checks(forms: list[FormRecord], register: dict | None = None,
+def cross_form_checks(forms: list[FormRecord], register: RegisterSource = None,
                       settings: ValidationSettings | None = None) -> list[FormRecord]:
     """R13 (DPT across the forms of a TPS) and R14 (D.Hasil against its TPS' forms, where the
     register says the batch holds every TPS of the kecamatan): issues added, statuses re-judged."""
-    from transform.reconcile import cross_form_issues  # reconcile builds on validate's records
-
+    register = load_register(register)
     extra = cross_form_issues(forms, register)
     # Without a register R14 cannot be decided: the recap issues a form has (from a run that had
     # one) are kept; R13 needs no register and is always recomputed.
@@ -255,12 +256,13 @@ def cross_form_checks(forms: list[FormRecord], register: dict | None = None,
     return out
 
 
-def validate_batch(outcomes: list[FileOutcome], register: dict | None = None,
+def validate_batch(outcomes: list[FileOutcome], register: RegisterSource = None,
                    settings: ValidationSettings | None = None) -> tuple[list[FormRecord], list[FileStatus]]:
-    """Forms and file statuses of a batch. ``register`` (the ``kpu2024-wilayah-tps.json`` format,
-    optional) adds the header name checks and makes rule 14 decidable (complete kecamatan)."""
+    """Forms and file statuses of a batch. ``register`` (``schemas.register``, optional) adds the
+    header name checks and makes rule 14 decidable (complete kecamatan)."""
+    register = load_register(register)
     drafts = assemble(outcomes)
-    id2name = register.get("id2name") if register else None
+    id2name = register.id2name if register else None
     forms_list = [validate_form(d, id2name, settings) for d in drafts.values()]
     forms_list = cross_form_checks(forms_list, register, settings)
     forms = {(f.region_code, f.form_type): f for f in forms_list}
@@ -270,8 +272,28 @@ def validate_batch(outcomes: list[FileOutcome], register: dict | None = None,
 
 def build_result(outcomes: list[FileOutcome], model_version: str, pipeline_version: str,
                  ignored: list[str] | None = None, skipped_links: list[str] | None = None,
-                 register: dict | None = None, settings: ValidationSettings | None = None) -> BatchResult:
+                 register: RegisterSource = None,
+                 settings: ValidationSettings | None = None) -> BatchResult:
+    """The validated batch, with its reconciliation and coverage rows (``transform.reconcile``)."""
+    register = load_register(register)
     forms, files = validate_batch(outcomes, register, settings)
-    return BatchResult(forms=forms, files=files, ignored_files=ignored or [],
-                       skipped_links=skipped_links or [], model_version=model_version,
-                       pipeline_version=pipeline_version)
+    result = BatchResult(forms=forms, files=files, ignored_files=ignored or [],
+                         skipped_links=skipped_links or [], model_version=model_version,
+                         pipeline_version=pipeline_version)
+    return with_cross_form_tables(result, register)
+
+
+def refresh_file_statuses(files: list[FileStatus], forms: list[FormRecord]) -> list[FileStatus]:
+    """After corrections: a file that fed a form takes the form's new status and reasons; files
+    rejected or failed on their own stay as they were."""
+    by_key = {(f.region_code, f.form_type): f for f in forms}
+    out = []
+    for fs in files:
+        form = by_key.get((fs.region_code, fs.form_type))
+        if form is None or fs.status in (Status.REJECTED, Status.FAILED) and fs.file not in form.files:
+            out.append(fs)
+            continue
+        reasons = list(dict.fromkeys(form.reasons))
+        out.append(fs.model_copy(update=dict(status=form.status, reasons=reasons,
+                                             detail="; ".join(r.message for r in reasons))))
+    return out

@@ -35,5 +35,12 @@ def run_tool(tool: str, args: list[str], timeout: float, stdin: bytes | None = N
         raise ToolError(tool, Reason.TOOL_ERROR, f"{tool} is not installed (run `make run`)") from exc
     if proc.returncode != 0:
         stderr = proc.stderr.decode("utf-8", "replace").strip()
-        raise ToolError(tool, Reason.TOOL_ERROR, f"exit {proc.returncode}: {stderr[-300:]}", stderr)
+        raise ToolError(tool, Reason.TOOL_ERROR, f"exit {proc.returncode}: {one_line(stderr)}", stderr)
     return proc.stdout
+
+
+def one_line(stderr: str, limit: int = 300) -> str:
+    """What a tool said, on one line for an operator: distinct lines, the last ones kept."""
+    lines = list(dict.fromkeys(" ".join(line.split()) for line in stderr.splitlines() if line.strip()))
+    text = "; ".join(lines)
+    return text if len(text) <= limit else "..." + text[-limit:]
