@@ -17,8 +17,11 @@ from extract._exec.errors import ToolError
 from extract._exec.tesseract import ocr_words
 from schemas.layout import PageLayout
 
-CROP_HEIGHT = 40  # px: typed header text ends up ~20-28 px tall, what Tesseract reads best
-GAP = 24
+CROP_HEIGHT = 80  # px: typed header text ends up ~25-35 px tall, what Tesseract reads best
+GAP = 32
+# Only confidently read words count: the header is a cross-check, and a misread must never flag a
+# good form as belonging to another TPS.
+MIN_WORD_CONF = 80
 HEADER_FIELDS = ("provinsi", "kabkota", "kecamatan", "desa", "tps_number")
 
 
@@ -34,9 +37,21 @@ def header_crops(gray: np.ndarray, H: np.ndarray, page: PageLayout) -> dict[str,
         dst = np.float32([[0, 0], [w, 0], [w, CROP_HEIGHT], [0, CROP_HEIGHT]])
         src = cv2.perspectiveTransform(np.float32(r.corners()).reshape(-1, 1, 2), H).reshape(-1, 2)
         M = cv2.getPerspectiveTransform(np.float32(src), dst)
-        out[hf.id] = cv2.warpPerspective(gray, M, (w, CROP_HEIGHT), flags=cv2.INTER_LINEAR,
-                                         borderMode=cv2.BORDER_CONSTANT, borderValue=255)
+        crop = cv2.warpPerspective(gray, M, (w, CROP_HEIGHT), flags=cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_CONSTANT, borderValue=255)
+        out[hf.id] = _clean_crop(crop)
     return out
+
+
+def _clean_crop(crop: np.ndarray) -> np.ndarray:
+    """Black text on white: paper grey and JPEG noise thresholded away, and the dotted write-on
+    line removed (its dots are small blobs; letters are tall)."""
+    paper = float(np.percentile(crop, 90))
+    ink = (crop < paper * 0.62).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    tall = np.zeros(n, bool)
+    tall[1:] = stats[1:, cv2.CC_STAT_HEIGHT] >= 0.2 * crop.shape[0]
+    return np.where(tall[labels], 0, 255).astype(np.uint8)
 
 
 def _clean(text: str) -> str:
@@ -69,11 +84,22 @@ def read_headers(pages: list[dict[str, np.ndarray]], timeout: float = 20.0) -> l
     for w in words:
         cy = w.top + w.height / 2
         for y0, y1, i, fid in spans:
-            if y0 - GAP / 2 <= cy < y1 + GAP / 2 and w.conf >= 30:
+            if y0 - GAP / 2 <= cy < y1 + GAP / 2:
                 texts.setdefault((i, fid), []).append((w.left, w.text))
                 break
+    confs: dict[tuple[int, str], float] = {}
+    for w in words:
+        cy = w.top + w.height / 2
+        for y0, y1, i, fid in spans:
+            if y0 - GAP / 2 <= cy < y1 + GAP / 2:
+                confs[(i, fid)] = min(confs.get((i, fid), 100.0), w.conf)
+                break
     for (i, fid), ws in texts.items():
+        if confs.get((i, fid), 0.0) < MIN_WORD_CONF:
+            continue  # one doubtful word makes the whole field unusable as evidence
         cleaned = _clean(" ".join(t for _, t in sorted(ws)))
+        if fid == "tps_number" and not re.fullmatch(r"\d{1,3}", cleaned):
+            continue  # a TPS number is 1-3 digits; anything else is a misread
         if cleaned:
             results[i][fid] = cleaned
     return results

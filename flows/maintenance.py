@@ -11,7 +11,9 @@ from prefect import flow, task
 from flows.digitize import digitize_batch
 from load.release import publish
 from load.reopen import read_result, resolve_release
+from schemas.register import load_register
 from transform.corrections import CorrectionReport, apply_corrections
+from transform.reconcile import with_cross_form_tables
 from transform.validate import refresh_file_statuses
 
 
@@ -39,7 +41,8 @@ def _apply_task(release: str, corrections_csv: str, reviewer: str, register: str
     forms, report = apply_corrections(result.forms, Path(corrections_csv), reviewer, register=_register(register))
     result.forms = forms
     result.files = refresh_file_statuses(result.files, forms)
-    return result, report
+    # Reconciliation and coverage follow the corrected forms.
+    return with_cross_form_tables(result, _register(register)), report
 
 
 @flow(name="apply-corrections")
@@ -60,6 +63,6 @@ def publish_release(source_release: str, releases_dir: str, provinces: list[str]
                     register: str | None = None) -> dict:
     """Publish the forms of an existing release (e.g. another operator's batch) into ``releases_dir``;
     with ``provinces``, only those provinces, carrying every other province of the current release over."""
-    result = read_result(Path(source_release))
+    result = with_cross_form_tables(read_result(Path(source_release)), load_register(register))
     new = publish(result, Path(releases_dir), None, register=register, provinces=provinces)
     return {"release": str(new)}

@@ -29,12 +29,12 @@ import pyarrow.parquet as pq
 
 from load.docs import datapackage, readme
 from load.parquet_io import sha256_file, write_partitioned
-from load.register import Register, load_register
 from load.tables import Context, TableSpec, make_context, pseudonym, table_specs
 from schemas.records import BatchResult, FormRecord
+from schemas.register import RegisterSource, load_register
 from schemas.release import Manifest, ManifestFile, ManifestInput, TableInfo
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"  # 3: reconciliation.tps_verified; coverage counts registered units
 LATEST = "latest"
 MANIFEST = "manifest.json"
 _RELEASE_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,99}$")
@@ -67,15 +67,17 @@ def read_manifest(release_dir: Path) -> Manifest:
 
 
 def publish(result: BatchResult, releases_dir: Path, input_dir: Path | None = None,
-            release_id: str | None = None, *, register: Register | Path | str | dict | None = None,
+            release_id: str | None = None, *, register: RegisterSource = None,
             provinces: Iterable[str] | None = None,
             tables: Mapping[str, TableSpec] | None = None) -> Path:
     """Write ``result`` as a new release under ``releases_dir`` and move ``latest`` to it.
 
-    ``register``: the TPS register (path or loaded) for region names, expected counts and the
-    D.Hasil desa rows; optional. ``provinces``: publish only these provinces of ``result`` and carry
-    every other province over from the current ``latest`` unchanged; None publishes everything in
-    ``result`` and carries nothing. ``tables``: the table specs (default: every release table).
+    ``register``: the TPS register (path or loaded; optional) for region names and the D.Hasil
+    desa rows, recorded in the manifest; the reconciliation and coverage rows come with ``result``
+    (``transform.reconcile``, with the register given there: give both the same one).
+    ``provinces``: publish only these provinces of ``result`` and carry every other province over
+    from the current ``latest`` unchanged; None publishes everything in ``result`` and carries
+    nothing. ``tables``: the table specs (default: every release table).
     Returns the release folder. Raises on any failure, leaving the previous state untouched.
     """
     now = datetime.now(UTC)
@@ -144,7 +146,7 @@ def publish(result: BatchResult, releases_dir: Path, input_dir: Path | None = No
             pipeline_version=result.pipeline_version, model_version=result.model_version,
             provinces=sorted(selected) if selected is not None else None,
             base_release=base.name if base is not None else None,
-            tps_register=({"source": reg.source, "sha256": reg.sha256, "tps": len(reg.tps_codes)}
+            tps_register=({"source": reg.source, "sha256": reg.sha256, "tps": reg.expected_tps("")}
                       if reg is not None else None),
             tables=infos, files=[], inputs=_inputs(ctx, release_id, base_manifest, selected),
         )

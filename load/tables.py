@@ -10,22 +10,25 @@ of people (steward names in corrections are replaced by a pseudonym), no signatu
 from __future__ import annotations
 
 import hashlib
+import inspect
 import re
+import typing
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from functools import cache
 
 import pyarrow as pa
+from pydantic import BaseModel
 
-from load.register import Register
 from schemas.layout import FormLayout, FormType, load_layout
-from schemas.reasons import Status
+from schemas.reconcile import CoverageRow, ReconciliationRow
 from schemas.records import BatchResult, Correction, FileStatus, FormRecord
+from schemas.register import Register
 
 C_HASIL_TYPES = (FormType.PPWP, FormType.PPWP_SALINAN, FormType.DPR)
 D_HASIL_TYPES = (FormType.DHASIL_PPWP,)
-PPWP_FAMILY = (FormType.PPWP, FormType.PPWP_SALINAN)  # the same numbers: plano preferred over the copy
 PARTITION = "province_code"
 
 _PASLON = re.compile(r"^votes_(\d+)$")
@@ -349,116 +352,34 @@ def _provenance_rows(ctx: Context) -> list[dict]:
     return rows
 
 
-# --------------------------------------------------------------------------- reconciliation
+# --------------------------------------------------------------------------- rows made by transform
 
-def _chosen_tps_forms(forms: list[FormRecord]) -> dict[str, FormRecord]:
-    """One PPWP form per TPS: the plano where there is one, else the A4 copy (same numbers)."""
-    chosen: dict[str, FormRecord] = {}
-    for f in forms:
-        if f.form_type not in PPWP_FAMILY:
-            continue
-        have = chosen.get(f.region_code)
-        if have is None or (have.form_type is not FormType.PPWP and f.form_type is FormType.PPWP):
-            chosen[f.region_code] = f
-    return dict(sorted(chosen.items()))
+_ARROW = {str: S, int: I64, float: F64, bool: B}
 
 
-def _recon_row(fid: str, d_value: int | None, tps: list[FormRecord], tps_fid: str,
-               expected: int | None) -> dict:
-    values = [t.values.get(tps_fid) for t in tps]
-    present = [v for v in values if v is not None]
-    missing = len(values) - len(present)
-    total = sum(present) if tps else None
-    diff = d_value - total if d_value is not None and total is not None else None
-    return {"field_id": fid, "d_hasil_value": d_value, "tps_sum": total, "tps_forms": len(tps),
-            "tps_values_missing": missing, "tps_expected": expected, "difference": diff,
-            "matches": None if diff is None else diff == 0,
-            "complete": None if expected is None else (len(tps) == expected and missing == 0)}
+def model_columns(model: type[BaseModel], types: dict[str, pa.DataType] | None = None) -> tuple[Column, ...]:
+    """Columns of a row model (``schemas.reconcile``), in field order. Description: the field's, else
+    the shared column's (codes, names, form type); Arrow type: ``types``, else the shared column's,
+    else from the annotation (enums are strings)."""
+    out = []
+    for name, f in model.model_fields.items():
+        shared = _C.get(name)
+        if not f.description and shared is None:
+            raise ValueError(f"{model.__name__}.{name} has no description")
+        arrow = (types or {}).get(name) or (shared.type if shared is not None else None)
+        if arrow is None:
+            base = next(a for a in (*typing.get_args(f.annotation), f.annotation) if a is not type(None))
+            arrow = S if isinstance(base, type) and issubclass(base, Enum) else _ARROW[base]
+        out.append(Column(name, arrow, f.description or shared.description))
+    return tuple(out)
 
 
-def _reconciliation_rows(ctx: Context) -> list[dict]:
-    ppwp_ids = set()
-    for ft in PPWP_FAMILY:
-        if (lay := _layout(ft)) is not None:
-            ppwp_ids |= set(lay.field_ids())
-    tps_by_kec: dict[str, list[FormRecord]] = defaultdict(list)
-    for code, f in _chosen_tps_forms(ctx.forms).items():
-        tps_by_kec[code[:6]].append(f)
-    rows = []
-    for d in _d_forms(ctx):
-        kec = d.region_code
-        parts = region_parts(kec)
-        head = {"kecamatan_code": kec, "province_code": parts["province_code"],
-                "kabkota_code": parts["kabkota_code"], "kecamatan_name": ctx.name(kec),
-                "d_hasil_status": d.status.value}
-        tps = tps_by_kec.get(kec, [])
-        reg = ctx.register
-        kec_expected = reg.expected_tps(kec) if reg is not None else None
-        layout = _layout(d.form_type)
-        fids = layout.field_ids() if layout else sorted(d.values)
-        for fid in fids:
-            if fid in ppwp_ids:
-                rows.append({**head, "desa_code": None, "desa_row": None,
-                             **_recon_row(fid, d.values.get(fid), tps, fid, kec_expected)})
-        if reg is None:
-            continue  # desa rows map to desa codes only through the register's row order
-        desa = reg.desa_of_kecamatan(kec)
-        for fid in fids:
-            m = _DESA_ROW.match(fid)
-            if not m or m[2] not in ppwp_ids:
-                continue
-            n = int(m[1])
-            d_value = d.values.get(fid)
-            if n > len(desa):
-                if d_value is None:
-                    continue  # unused row
-                code = None
-            else:
-                code = desa[n - 1]
-            in_desa = [t for t in tps if code is not None and t.region_code[:10] == code]
-            expected = reg.tps_count(code) if code else None
-            rows.append({**head, "desa_code": code, "desa_row": n,
-                         **_recon_row(m[2], d_value, in_desa, m[2], expected)})
-    return rows
+def _model_rows(rows: list[BaseModel]) -> list[dict]:
+    return [r.model_dump(mode="json") for r in rows]
 
 
-# --------------------------------------------------------------------------- coverage
-
-def _coverage_rows(ctx: Context) -> list[dict]:
-    reg = ctx.register
-    received: dict[tuple[str, str], dict[str, FormRecord]] = defaultdict(dict)  # (form type, prefix) -> code
-    for f in ctx.forms:
-        for prefix in (f.region_code[:2], f.region_code[:4]):
-            received[(f.form_type.value, prefix)][f.region_code] = f
-    provinces = {f.region_code[:2] for f in ctx.forms}
-    kabs = {f.region_code[:4] for f in ctx.forms}
-    if reg is not None:
-        provinces |= {d[:2] for d in reg.tps}
-        kabs |= {d[:4] for d in reg.tps}
-    rows = []
-    for code in sorted(provinces | kabs):
-        level = "province" if len(code) == 2 else "kabkota"
-        for ft in FormType:
-            unit = "kecamatan" if ft in D_HASIL_TYPES else "tps"
-            got = received.get((ft.value, code), {})
-            if reg is not None:
-                expected = reg.expected_kecamatan(code) if unit == "kecamatan" else reg.expected_tps(code)
-                known = reg.kecamatan_set if unit == "kecamatan" else reg.tps_codes
-                not_in = sum(1 for c in got if c not in known)
-            else:
-                expected, not_in = None, None
-            verified = sum(1 for f in got.values() if f.status is Status.VERIFIED)
-            rows.append({
-                "level": level, "region_code": code, "province_code": code[:2],
-                "kabkota_code": code if level == "kabkota" else None,
-                "province_name": ctx.name(code[:2]),
-                "kabkota_name": ctx.name(code) if level == "kabkota" else None,
-                "form_type": ft.value, "unit": unit, "expected": expected, "received": len(got),
-                "verified": verified, "needs_review": len(got) - verified, "not_in_register": not_in,
-                "received_share": len(got) / expected if expected else None,
-                "verified_share": verified / expected if expected else None,
-            })
-    return rows
+def _doc(model: type[BaseModel]) -> str:
+    return " ".join(inspect.cleandoc(model.__doc__ or "").split())
 
 
 # --------------------------------------------------------------------------- files
@@ -551,40 +472,14 @@ def table_specs() -> dict[str, TableSpec]:
                     "automatic), reason, boxes_changed, probability")),
             _provenance_rows, sort_keys=("region_code", "form_type", "page")),
         TableSpec(
-            "reconciliation", "D.Hasil against the sum of its C.Hasil PPWP forms (FORMS.md rule 14): one row "
-            "per kecamatan and field, and per desa row and field when a register maps rows to desa. Per TPS "
-            "the "
-            "plano is summed, or the A4 copy when there is no plano.",
-            (_C["kecamatan_code"], *_cols("province_code", "kabkota_code", "kecamatan_name"),
-             Column("d_hasil_status", S, "Status of the D.Hasil form"),
-             Column("desa_code", S, "Desa of the attachment row (null: kecamatan total)"),
-             Column("desa_row", I16, "Attachment row number (null: kecamatan total)"),
-             Column("field_id", S, "The field: a kecamatan total (votes_1, ...) or, on desa rows, the "
-                    "attachment column (the D.Hasil field is desa_<row>_<field_id>)"),
-             Column("d_hasil_value", I64, "Value on the D.Hasil"),
-             Column("tps_sum", I64, "Sum over the TPS forms received (null when none was received)"),
-             Column("tps_forms", I32, "Number of TPS forms summed"),
-             Column("tps_values_missing", I32, "TPS forms summed whose value of this field is missing"),
-             Column("tps_expected", I32, "TPS in the register for the kecamatan/desa (null: no register)"),
-             Column("difference", I64, "d_hasil_value - tps_sum"),
-             Column("matches", B, "difference == 0"),
-             Column("complete", B, "every registered TPS received with a value (null without register)")),
-            _reconciliation_rows, sort_keys=("kecamatan_code",)),
+            "reconciliation", _doc(ReconciliationRow),
+            model_columns(ReconciliationRow, {"desa_row": I16, "tps_forms": I32, "tps_verified": I32,
+                                              "tps_values_missing": I32, "tps_expected": I32}),
+            lambda ctx: _model_rows(ctx.result.reconciliation), sort_keys=("kecamatan_code",)),
         TableSpec(
-            "coverage", "How much of the register has been received and verified: per province and kab/kota "
-            "and form type (TPS for C.Hasil, kecamatan for D.Hasil). Expected counts need a register.",
-            (Column("level", S, "province | kabkota"),
-             Column("region_code", S, "The province (2 digits) or kab/kota (4 digits) code"),
-             *_cols("province_code", "kabkota_code", "province_name", "kabkota_name", "form_type"),
-             Column("unit", S, "tps | kecamatan"),
-             Column("expected", I64, "Units in the register (TPS: regular + special; null without register)"),
-             Column("received", I64, "Distinct units with a form of this type in the release"),
-             Column("verified", I64, "... of which verified"),
-             Column("needs_review", I64, "... of which flagged for review"),
-             Column("not_in_register", I64, "Received units the register does not know (null: no register)"),
-             Column("received_share", F64, "received / expected"),
-             Column("verified_share", F64, "verified / expected")),
-            _coverage_rows, sort_keys=("region_code", "form_type"), primary_key=("region_code", "form_type")),
+            "coverage", _doc(CoverageRow), model_columns(CoverageRow),
+            lambda ctx: _model_rows(ctx.result.coverage), sort_keys=("region_code", "form_type"),
+            primary_key=("region_code", "form_type")),
         TableSpec(
             "files", "Every input file of the release with its one status and the reasons (one file, "
             "not partitioned).",

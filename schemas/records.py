@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from schemas.layout import FormType
 from schemas.reasons import Reason, Status
+from schemas.reconcile import CoverageRow, ReconciliationRow
 
 # Digit classifier classes: 0-9, then "no digit" marks (X or -) and an empty box.
 DIGIT_CLASSES: tuple[str, ...] = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "X", "_")
@@ -166,5 +167,8 @@ class BatchResult(BaseModel):
     ignored_files: list[str] = Field(default_factory=list)
     skipped_links: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)  # batch-level problems (e.g. a bad manifest.csv)
+    # Across forms and against the register (transform.reconcile); recomputed whenever forms change.
+    reconciliation: list[ReconciliationRow] = Field(default_factory=list)
+    coverage: list[CoverageRow] = Field(default_factory=list)
     model_version: str = ""
     pipeline_version: str = ""

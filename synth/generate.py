@@ -27,12 +27,12 @@ from PIL import Image
 from pydantic import BaseModel, Field
 
 from schemas.layout import FormLayout, FormType, PageLayout, load_layout
+from schemas.register import Register, load_register, mini_register
 from schemas.truth import Mistake, TruthForm, TruthPage
 from synth import degrade, values
 from synth.digit_sources import Split, default_handwriting_dir
 from synth.fill import box_contents, bubble_choice, fill_page
 from synth.handwriting import Writer, make_writer
-from synth.register import Register, load_register
 
 QualityOpt = Literal["scan", "photo", "fax", "mixed"]
 
@@ -59,7 +59,7 @@ class GenerateOptions(BaseModel):
     procedural: bool = False  # write with the procedural stroke hand only (as a clone without ../shared does)
     template_pdf: Path | None = None  # rasterize this official template instead of the look-alike
     inconsistent_rate: float = Field(0.1, ge=0, le=1)
-    register_file: Path | None = None  # --register: a register JSON (default: synth/data/register-mini.json)
+    register_file: Path | None = None  # --register: a register JSON (default: schemas.register.mini_register)
     workers: int = Field(2, ge=1)
 
 
@@ -95,6 +95,26 @@ def _hw_dir(opts: GenerateOptions) -> Path | None:
     return default_handwriting_dir()
 
 
+@cache
+def _register(path: Path | None) -> Register:
+    """The register jobs draw from: ``--register`` or the packaged mini one (read once per process)."""
+    return load_register(path) or mini_register()
+
+
+def page_header(reg: Register, code: str, page: int, n_pages: int) -> dict[str, str]:
+    """Typed header values of a form page for a 13-digit TPS or 6-digit kecamatan code."""
+    h = {
+        "provinsi": reg.name(code[:2]) or code[:2],
+        "kabkota": reg.name(code[:4]) or code[:4],
+        "kecamatan": reg.name(code[:6]) or code[:6],
+        "page_label": f"Halaman {page} dari {n_pages}",
+    }
+    if len(code) == 13:
+        h["desa"] = reg.name(code[:10]) or code[:10]
+        h["tps_number"] = code[10:]
+    return h
+
+
 def _desa_rows(layout: FormLayout) -> int:
     return sum(1 for f in layout.field_ids() if f.startswith("desa_") and f.endswith("_valid_votes"))
 
@@ -108,11 +128,11 @@ def plan_jobs(opts: GenerateOptions, reg: Register) -> list[FormJob]:
     and DPR forms), the j-th D.Hasil slot takes the j-th kecamatan.
     """
     rng = np.random.default_rng(np.random.SeedSequence([opts.seed, 0]))
-    kecs = reg.kecamatan_of_province(opts.province)
+    kecs = reg.kecamatan_codes(opts.province)
     if not kecs:
         raise ValueError(f"province {opts.province} is not in the register")
     kecs = [kecs[int(i)] for i in rng.permutation(len(kecs))]
-    tps_by_kec = {k: [c for d in reg.desa_of_kecamatan(k) for c in reg.tps_codes(d)] for k in kecs}
+    tps_by_kec = {k: reg.tps_codes(k) for k in kecs}  # desa in code order, then TPS number
     tps_seq: list[str] = []
     for k in kecs:
         codes = tps_by_kec[k]
@@ -251,7 +271,7 @@ def _write_pdf(pages: list[tuple[degrade.Degraded, float]], path: Path) -> None:
 def generate_form(opts: GenerateOptions, job: FormJob) -> TruthForm:
     """Generate and write one form; return its ground truth. Pure in ``(opts, job)``."""
     rng = np.random.default_rng(np.random.SeedSequence([opts.seed, 1, job.index]))
-    reg = load_register(opts.register_file)
+    reg = _register(opts.register_file)
     ft = job.form_type
     layout = load_layout(ft)
     hw = _hw_dir(opts)
@@ -328,7 +348,7 @@ def generate_form(opts: GenerateOptions, job: FormJob) -> TruthForm:
     settings = degrade.form_settings(quality, rng)  # type: ignore[arg-type]
     for p in layout.pages:
         plan = degrade.plan(quality, rng, p.width, p.height, settings)  # type: ignore[arg-type]
-        header = reg.header(page_code[p.page], p.page, n_pages)
+        header = page_header(reg, page_code[p.page], p.page, n_pages)
         base = _render(opts, p, plan.ppu, header)
         canvas = np.array(base, np.uint8, copy=True)
         if plan.colour:
@@ -376,7 +396,7 @@ def _worker(args: tuple[GenerateOptions, FormJob]) -> TruthForm:
 def generate_batch(opts: GenerateOptions, progress: Callable[[int, int], None] | None = None) -> GenerateSummary:
     """Generate ``opts.forms`` forms into ``opts.out_dir`` and write ``truth.jsonl``."""
     t0 = time.perf_counter()
-    reg = load_register(opts.register_file)
+    reg = _register(opts.register_file)
     jobs = plan_jobs(opts, reg)
     opts.out_dir.mkdir(parents=True, exist_ok=True)
     total = len(jobs)

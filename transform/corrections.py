@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field
 from schemas.layout import FormType, load_layout
 from schemas.reasons import Status
 from schemas.records import Correction, FormRecord
+from schemas.register import RegisterSource
 from transform.decode_arith import is_unsure
 from transform.rules import is_flagging
 from transform.validate import ValidationSettings, cross_form_checks, judge
@@ -215,14 +216,15 @@ def read_corrections(path: Path, forms: list[FormRecord], reviewer_default: str
 
 
 def apply_corrections(records: list[FormRecord], corrections_csv: Path, reviewer_default: str,
-                      register: dict | None = None, at: str | None = None,
+                      register: RegisterSource = None, at: str | None = None,
                       settings: ValidationSettings | None = None
                       ) -> tuple[list[FormRecord], CorrectionReport]:
     """Apply a filled-in corrections CSV to ``records`` (see the module docstring).
 
     Returns new records (the input is not modified) and the report. Changed forms are judged
     again; R13 is recomputed over all forms (a corrected DPT can settle it), R14 too when the
-    ``register`` is given (otherwise the recap issues of the release are kept).
+    ``register`` is given (otherwise the recap issues of the release are kept). A batch result
+    built from the new records needs ``transform.reconcile.with_cross_form_tables`` again.
     """
     corrections_csv = Path(corrections_csv)
     entries, skipped = read_corrections(corrections_csv, records, reviewer_default)

@@ -24,6 +24,7 @@ from extract.decode import DecodeError
 from schemas.layout import load_layout
 from schemas.reasons import Status
 from schemas.records import FieldReading, FormRecord
+from schemas.register import RegisterSource, load_register
 from transform.corrections import doubtful_fields, write_template
 from transform.decode_arith import symbol_probs
 from transform.rules import RULE_CATALOG, is_flagging, rule_number
@@ -323,7 +324,7 @@ def render_html(forms: list[FormRecord], crops: dict[tuple[str, str, str], str],
 
 
 def export_review(release_dir: Path, out_dir: Path, source_root: Path | None = None,
-                  register: dict | None = None) -> Path:
+                  register: RegisterSource = None) -> Path:
     """Write ``review.html`` and ``corrections.csv`` for the release in ``release_dir`` into
     ``out_dir``; crops come from ``source_root`` (default: the run's ``input_dir``). Returns the
     HTML path. A missing source file only loses its crops."""
@@ -334,7 +335,8 @@ def export_review(release_dir: Path, out_dir: Path, source_root: Path | None = N
     forms = load_records(release_dir)
     flagged = [f for f in forms if _flagged(f)]
     crops = collect_crops(flagged, source_root)
-    names = (register or {}).get("id2name", {})
+    reg = load_register(register)
+    names = reg.id2name if reg is not None else {}
     title = f"pindai review · release {run.get('release_id', release_dir.name)}"
     out_dir.mkdir(parents=True, exist_ok=True)
     page = out_dir / "review.html"

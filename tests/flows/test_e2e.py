@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
@@ -23,7 +24,8 @@ def test_flow_reads_generated_forms_into_parquet(prefect_server, small_batch: Pa
     release = Path(res["release"])
     assert (tmp_path / "releases" / "latest").resolve() == release
 
-    table = ds.dataset(release / "c_hasil", format="parquet", partitioning="hive").to_table()
+    part = ds.partitioning(pa.schema([("province_code", pa.string())]), flavor="hive")
+    table = ds.dataset(release / "c_hasil", format="parquet", partitioning=part).to_table()
     rows = table.to_pylist()
     truth = _truth(small_batch)
     assert {(r["tps_code"], r["form_type"]) for r in rows} == set(truth)

@@ -19,6 +19,7 @@ from schemas.records import (
     Registration,
     RuleResult,
 )
+from transform.reconcile import with_cross_form_tables
 
 # Province "01" does not exist (Aceh is 11): it makes sure leading zeros survive every reader.
 REGISTER = {
@@ -119,12 +120,15 @@ def file_status(f: FormRecord) -> FileStatus:
                       reasons=list(f.reasons))
 
 
-def batch(forms: list[FormRecord], extra_files: list[FileStatus] = ()) -> BatchResult:
-    return BatchResult(forms=forms, files=[file_status(f) for f in forms] + list(extra_files),
-                       model_version="digits-test-1", pipeline_version="0.1.0-test")
+def batch(forms: list[FormRecord], extra_files: list[FileStatus] = (),
+          register: dict | None = None) -> BatchResult:
+    """A batch result as transform makes it: reconciliation and coverage rows from ``register``."""
+    result = BatchResult(forms=forms, files=[file_status(f) for f in forms] + list(extra_files),
+                         model_version="digits-test-1", pipeline_version="0.1.0-test")
+    return with_cross_form_tables(result, register)
 
 
-def sample_batch() -> BatchResult:
+def sample_batch(register: dict | None = REGISTER) -> BatchResult:
     """Two provinces ("01" with leading zero, "32"), plano + copy, a flagged form with an issue and a
     steward correction, a rejected file."""
     bad = ppwp_values(2)
@@ -156,7 +160,7 @@ def sample_batch() -> BatchResult:
     forms.append(form("3273010001001", FormType.DPR, values=dpr_values()))
     rejected = FileStatus(file="junk/photo.jpg", sha256=sha("junk"), size=10, status=Status.REJECTED,
                           reasons=[Reason.BAD_NAME], detail="no code in name")
-    return batch(forms, [rejected])
+    return batch(forms, [rejected], register)
 
 
 @pytest.fixture

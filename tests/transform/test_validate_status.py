@@ -11,10 +11,11 @@ from schemas.forms import form_model, validate_values
 from schemas.layout import FormType
 from schemas.reasons import Reason, Status
 from schemas.records import FormRecord
+from schemas.register import load_register
 from transform.assemble import FormDraft
-from transform.reconcile import coverage, cross_form_issues, desa_tps_codes, reconcile
+from transform.reconcile import coverage, cross_form_issues, reconcile
 from transform.rules import RULE_CATALOG
-from transform.validate import validate_batch, validate_form
+from transform.validate import build_result, validate_batch, validate_form
 
 NEIGHBOUR = {  # another TPS of the kecamatan: its page 1 and page 2 numbers
     "dpt_l": 140, "dpt_p": 150, "dpt_total": 290, "voters_dpt_l": 100, "voters_dpt_p": 120,
@@ -127,22 +128,24 @@ def test_reconcile_rows_and_r14_with_a_complete_register() -> None:
     forms.append(_record(f"{kec}0002001", FormType.PPWP_SALINAN, {"votes_1": 999, "valid_votes": 999},
                          Status.NEEDS_REVIEW))  # the plano (verified) is used, not this copy
     forms.append(_record(kec, FormType.DHASIL_PPWP, {"votes_1": 185, "valid_votes": 183, "desa_01_votes_1": 150}))
-    rows = {r["field_id"]: r for r in reconcile(forms)}
+    rows = {r.field_id: r for r in reconcile(forms)}
     assert set(rows) == {"votes_1", "valid_votes"}
-    assert rows["votes_1"] | {} == {"kecamatan_code": kec, "field_id": "votes_1", "d_hasil": 185, "sum": 180,
-                                    "n_forms": 3, "n_verified": 3, "expected_forms": None, "complete": None,
-                                    "diff": 5}
-    assert rows["valid_votes"]["diff"] == 0
+    assert rows["votes_1"].model_dump(include={
+        "kecamatan_code", "field_id", "d_hasil_value", "tps_sum", "tps_forms", "tps_verified", "tps_expected",
+        "complete", "difference"}) == {
+        "kecamatan_code": kec, "field_id": "votes_1", "d_hasil_value": 185, "tps_sum": 180, "tps_forms": 3,
+        "tps_verified": 3, "tps_expected": None, "complete": None, "difference": 5}
+    assert rows["valid_votes"].difference == 0
     assert cross_form_issues(forms) == {}  # completeness unknown: no R14 issue
     register = {"id2name": {}, "tps": {f"{kec}0001": [2], f"{kec}0002": [1]}}
     issues = cross_form_issues(forms, register)[(kec, "dhasil-ppwp")]
     assert [(i.rule_id, i.fields, i.expected, i.found) for i in issues] == [("R14.recap", ["votes_1"], 180, 185)]
     register["tps"][f"{kec}0002"] = [2]  # one TPS missing from the batch: incomplete, no issue
-    assert reconcile(forms, register)[0]["complete"] is False and cross_form_issues(forms, register) == {}
+    assert reconcile(forms, register)[0].complete is False and cross_form_issues(forms, register) == {}
 
 
 def test_coverage_counts_against_the_register() -> None:
-    assert desa_tps_codes("3273010001", [2, 901, 902]) == [
+    assert load_register({"id2name": {}, "tps": {"3273010001": [2, 901, 902]}}).tps_codes("3273010001") == [
         "3273010001001", "3273010001002", "3273010001901", "3273010001902"]
     register = {"id2name": {"32": "JAWA BARAT", "3273": "KOTA BANDUNG", "3204": "KAB. BANDUNG"},
                 "tps": {"3273010001": [2, 901, 901], "3273010002": [3], "3204010001": [4]}}
@@ -152,12 +155,24 @@ def test_coverage_counts_against_the_register() -> None:
              _record("3273010002003", FormType.PPWP, {}, Status.NEEDS_REVIEW),
              _record("3273010002009", FormType.PPWP, {}),  # not in the register
              _record("327301", FormType.DHASIL_PPWP, {})]
-    rows = {r["code"]: r for r in coverage(forms, register)}
-    assert rows["3273"] == {"level": "kabkota", "code": "3273", "name": "KOTA BANDUNG", "expected": 6,
-                            "received": 3, "verified": 2, "unexpected": 1}
-    assert rows["32"]["expected"] == 10 and rows["32"]["received"] == 3 and rows["32"]["level"] == "province"
+    rows = {r.region_code: r for r in coverage(forms, register) if r.form_type == FormType.PPWP}
+    assert rows["3273"].model_dump(include={"level", "region_code", "kabkota_name", "expected", "received",
+                                            "verified", "not_in_register"}) == {
+        "level": "kabkota", "region_code": "3273", "kabkota_name": "KOTA BANDUNG", "expected": 6,
+        "received": 3, "verified": 2, "not_in_register": 1}
+    assert rows["32"].expected == 10 and rows["32"].received == 3 and rows["32"].level == "province"
     assert "3204" not in rows
-    assert coverage(forms, register, all_regions=True)[1]["code"] == "3204"
+    assert "3204" in {r.region_code for r in coverage(forms, register, all_regions=True)}
+
+
+def test_build_result_carries_reconciliation_and_coverage() -> None:
+    register = {"id2name": {"32": "JAWA BARAT"}, "tps": {TPS[:10]: [4], "3273010002": [1]}}
+    result = build_result([outcome(consistent_ppwp())], "m", "p", register=register)
+    cov = {(r.region_code, r.form_type): r for r in result.coverage}
+    got = cov[("32", FormType.PPWP)].model_dump(include={"expected", "received", "verified", "province_name"})
+    assert got == {"expected": 5, "received": 1, "verified": 1, "province_name": "JAWA BARAT"}
+    assert result.reconciliation == []  # no D.Hasil in the batch
+    assert build_result([outcome(consistent_ppwp())], "m", "p").coverage[0].expected is None
 
 
 def test_form_models_and_rule_catalogue() -> None:

@@ -1,0 +1,219 @@
+"""The handwritten digit reader: box crops -> calibrated class probabilities -> numbers.
+
+Run time needs only OpenCV (``cv2.dnn``) and numpy; the model is trained by
+``scripts/train_digits.py`` (torch, training only) and shipped as ``extract/models/digits.onnx``
+with its metadata (classes, temperature, acceptance threshold, version) in ``digits.json``.
+
+The crop contract (the trainer renders its examples through this same function):
+``crop_boxes`` maps each digit box's OUTER printed border rect (layout units) through the page
+homography and resamples that quad to ``size x size`` pixels, paper white and ink dark. A crop
+therefore shows the box border at its edges and the handwriting inside.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from schemas.layout import Rect
+from schemas.records import CLASS_BLANK, CLASS_NODIGIT, DIGIT_CLASSES, DigitReading, FieldReading
+
+CROP_SIZE = 32
+N_CLASSES = len(DIGIT_CLASSES)
+_NONE = 10  # merged "no digit" symbol in read_number: X mark or blank box
+_MAX_SUPERSAMPLE = 4
+
+
+def _apply_h(H: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    w = H[2, 0] * x + H[2, 1] * y + H[2, 2]
+    return (H[0, 0] * x + H[0, 1] * y + H[0, 2]) / w, (H[1, 0] * x + H[1, 1] * y + H[1, 2]) / w
+
+
+def crop_boxes(gray: np.ndarray, H: np.ndarray, rects: Sequence[Rect], size: int = CROP_SIZE) -> np.ndarray:
+    """Resample each box quad to ``size x size`` (N, size, size) uint8.
+
+    ``H`` maps layout units (corner-based, like PDF points) to OpenCV pixel coordinates (pixel
+    centres at integers). Output pixel ``u`` samples layout ``x = rect.x + (u + 0.5) * w / size``.
+    Boxes larger than the output are supersampled (k x k samples averaged per output pixel) so
+    thin strokes are not lost to aliasing; all boxes go through one ``cv2.remap``.
+    Outside the image counts as paper (255).
+    """
+    if gray.ndim == 3:
+        gray = cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY)
+    n = len(rects)
+    if n == 0:
+        return np.zeros((0, size, size), np.uint8)
+    H = np.asarray(H, np.float64)
+    r = np.array([[b.x, b.y, b.w, b.h] for b in rects], np.float64)
+    # Box size in image pixels (from the mapped corners) decides the supersampling factor.
+    cx, cy = _apply_h(H, np.stack([r[:, 0], r[:, 0] + r[:, 2], r[:, 0]], 1),
+                      np.stack([r[:, 1], r[:, 1], r[:, 1] + r[:, 3]], 1))
+    side = np.maximum(np.hypot(cx[:, 1] - cx[:, 0], cy[:, 1] - cy[:, 0]),
+                      np.hypot(cx[:, 2] - cx[:, 0], cy[:, 2] - cy[:, 0]))
+    k = int(np.clip(np.ceil(np.median(side) / size - 0.25), 1, _MAX_SUPERSAMPLE))
+    s = size * k
+    t = (np.arange(s, dtype=np.float64) + 0.5) / s
+    lx = r[:, 0, None, None] + t[None, None, :] * r[:, 2, None, None]  # (n, 1, s)
+    ly = r[:, 1, None, None] + t[None, :, None] * r[:, 3, None, None]  # (n, s, 1)
+    lx, ly = np.broadcast_to(lx, (n, s, s)), np.broadcast_to(ly, (n, s, s))
+    mx, my = _apply_h(H, lx, ly)
+    out = cv2.remap(gray, mx.reshape(n * s, s).astype(np.float32), my.reshape(n * s, s).astype(np.float32),
+                    cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=255)
+    if k > 1:
+        out = out.reshape(n, size, k, size, k).astype(np.float32).mean(axis=(2, 4))
+        return np.rint(out).astype(np.uint8)
+    return out.reshape(n, size, size)
+
+
+def crops_to_blob(crops: np.ndarray) -> np.ndarray:
+    """(N, 32, 32) uint8 paper-white crops -> (N, 1, 32, 32) float32 ink-bright network input."""
+    return ((255.0 - crops.astype(np.float32)) / 255.0)[:, None, :, :]
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = logits.astype(np.float64) / temperature
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _model_files() -> tuple[Path, Path]:
+    base = resources.files("extract").joinpath("models")
+    return Path(str(base.joinpath("digits.onnx"))), Path(str(base.joinpath("digits.json")))
+
+
+class DigitReader:
+    """The packaged (or a given) ONNX digit classifier, loaded once; one forward pass per page."""
+
+    def __init__(self, model_path: Path | str | None = None, meta_path: Path | str | None = None) -> None:
+        default_model, default_meta = _model_files()
+        model_path = Path(model_path) if model_path else default_model
+        meta_path = Path(meta_path) if meta_path else (
+            model_path.with_suffix(".json") if model_path != default_model else default_meta)
+        self.meta: dict = json.loads(meta_path.read_text("utf-8"))
+        if tuple(self.meta["classes"]) != DIGIT_CLASSES:
+            raise ValueError(f"{meta_path}: classes {self.meta['classes']} differ from {DIGIT_CLASSES}")
+        self.input_size = int(self.meta.get("input_size", CROP_SIZE))
+        self.temperature = float(self.meta.get("temperature", 1.0))
+        self.accept_threshold = float(self.meta["accept_threshold"])
+        self._net = cv2.dnn.readNetFromONNX(str(model_path))
+
+    @property
+    def version(self) -> str:
+        return str(self.meta["version"])
+
+    def logits(self, crops: np.ndarray) -> np.ndarray:
+        if len(crops) == 0:
+            return np.zeros((0, N_CLASSES), np.float32)
+        if crops.shape[1:] != (self.input_size, self.input_size):
+            raise ValueError(f"crops must be (N, {self.input_size}, {self.input_size}), got {crops.shape}")
+        self._net.setInput(crops_to_blob(crops))
+        return np.asarray(self._net.forward(), np.float32).reshape(len(crops), N_CLASSES)
+
+    def predict(self, crops: np.ndarray) -> np.ndarray:
+        """(N, 12) calibrated probabilities, classes as ``DIGIT_CLASSES``."""
+        return softmax(self.logits(crops), self.temperature)
+
+
+@dataclass
+class NumberReading:
+    """A number read from its boxes (most significant first)."""
+
+    value: int | None  # None: nothing written (all boxes blank/X), or malformed
+    confidence: float  # product over boxes of the chosen symbol's probability
+    symbols: list[int]  # per box: 0-9 digit, 10 = no digit (X mark or blank, merged)
+    box_confidence: list[float]
+    alternatives: list[tuple[int | None, float]] = field(default_factory=list)  # other values, best first
+    unsure: bool = False  # some box's chosen symbol is below the threshold
+    malformed: bool = False  # the best reading is no number (a digit, then blank/X, then ...)
+
+    def to_field(self, probs: np.ndarray, field_id: str, page: int) -> FieldReading:
+        return FieldReading(
+            field_id=field_id, page=page, value=self.value, confidence=self.confidence,
+            digits=[DigitReading(probs=[round(float(x), 6) for x in row], top=int(np.argmax(row)))
+                    for row in probs],
+            alternatives=self.alternatives, unsure=self.unsure, malformed=self.malformed)
+
+
+def symbol_probs(probs: np.ndarray) -> np.ndarray:
+    """(k, 12) class probabilities -> (k, 11): digits 0-9 and "no digit" (X mark + blank box)."""
+    p = np.asarray(probs, np.float64)
+    return np.concatenate([p[:, :10], p[:, CLASS_NODIGIT:CLASS_NODIGIT + 1] + p[:, CLASS_BLANK:CLASS_BLANK + 1]],
+                          axis=1)
+
+
+def _is_valid(symbols: Sequence[int]) -> bool:
+    started = False
+    for s in symbols:
+        if s != _NONE:
+            started = True
+        elif started:
+            return False
+    return True
+
+
+def _value(symbols: Sequence[int]) -> int | None:
+    digits = [s for s in symbols if s != _NONE]
+    return int("".join(map(str, digits))) if digits else None
+
+
+def best_valid_readings(sp: np.ndarray, n: int, per_box: int = 4, beam: int = 256) -> list[tuple[list[int], float]]:
+    """The ``n`` most probable valid symbol sequences (blank/X* then digits*), best first.
+
+    Beam search over the ``per_box`` most probable symbols of each box; a prefix stays valid
+    while no "no digit" follows a digit.
+    """
+    k = len(sp)
+    order = np.argsort(-sp, axis=1)[:, :per_box]
+    states: list[tuple[float, list[int], bool]] = [(1.0, [], False)]
+    for i in range(k):
+        nxt: list[tuple[float, list[int], bool]] = []
+        for p, seq, started in states:
+            for s in order[i]:
+                s = int(s)
+                if s == _NONE and started:
+                    continue
+                q = p * float(sp[i, s])
+                if q > 0:
+                    nxt.append((q, seq + [s], started or s != _NONE))
+        nxt.sort(key=lambda t: -t[0])
+        states = nxt[:beam]
+    return [(seq, p) for p, seq, _ in states[:n]]
+
+
+def read_number(probs: np.ndarray, threshold: float, top_k: int = 5) -> NumberReading:
+    """Decode one number from its boxes' class probabilities (k, 12), most significant box first.
+
+    Leading boxes may be blank or hold a no-digit mark (both mean "no digit" and are merged into
+    one symbol); once a digit starts, every later box must be a digit, otherwise the reading is
+    ``malformed`` (value None; the valid alternatives are still listed). All boxes "no digit":
+    value None (nothing written), not malformed. ``alternatives`` are the next most probable
+    valid values (one entry per value, its best sequence's probability), excluding ``value``.
+    """
+    probs = np.asarray(probs, np.float64)
+    if probs.ndim != 2 or probs.shape[1] != N_CLASSES or len(probs) == 0:
+        raise ValueError(f"probs must be (k>=1, {N_CLASSES}), got {probs.shape}")
+    sp = symbol_probs(probs)
+    symbols = [int(s) for s in np.argmax(sp, axis=1)]
+    box_conf = [float(sp[i, s]) for i, s in enumerate(symbols)]
+    confidence = float(np.prod(box_conf))
+    malformed = not _is_valid(symbols)
+    value = None if malformed else _value(symbols)
+    alternatives: list[tuple[int | None, float]] = []
+    seen: set[int | None] = set() if malformed else {value}
+    for seq, p in best_valid_readings(sp, n=8 * top_k + 8):
+        v = _value(seq)
+        if v in seen:
+            continue
+        seen.add(v)
+        alternatives.append((v, float(p)))
+        if len(alternatives) >= top_k:
+            break
+    return NumberReading(value=value, confidence=confidence, symbols=symbols, box_confidence=box_conf,
+                         alternatives=alternatives, unsure=min(box_conf) < threshold, malformed=malformed)
