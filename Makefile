@@ -45,9 +45,10 @@ $(STAMP_DB): $(STAMP_VENV)
 
 run: setup
 	@if [ -z "$$(ls -A $(SAMPLES) 2>/dev/null | grep -v README)" ]; then \
-	  echo "generating the sample batch into $(SAMPLES)/"; $(PINDAI) generate $(SAMPLES) --forms 12 --seed 7 \
-	    --form-type ppwp --form-type ppwp-salinan --form-type dpr --form-type dhasil-ppwp --quality mixed; fi
-	@$(PINDAI) run $(SAMPLES) --out $(RELEASES)
+	  echo "generating the sample batch into $(SAMPLES)/"; $(PINDAI) generate $(SAMPLES) --forms 6 --seed 4 --province 32 \
+	    --form-type ppwp --form-type ppwp-salinan --form-type dpr --form-type dhasil-ppwp --quality mixed \
+	    --inconsistent-rate 0.2; fi
+	@$(PINDAI) run $(SAMPLES) --out $(RELEASES) --register schemas/data/register-mini.json
 
 test: setup
 	@$(PY) -m pytest -q
