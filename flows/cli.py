@@ -94,7 +94,8 @@ def run(
 
                 digitize.PROGRESS = progress
                 res = digitize.digitize_batch(str(input_dir), str(out), workers=workers or None, use_cache=cache,
-                                              dask_address=dask_address, register=str(register) if register else None)
+                                              dask_address=dask_address,
+                                              register_file=str(register) if register else None)
                 release = Path(res["release"])
             else:
                 from flows.pipeline import run_pipeline

@@ -54,13 +54,13 @@ def read_chunk_task(items: list[InputFile], settings: Settings) -> list[FileOutc
 
 
 @task(name="validate")
-def validate_task(plan: BatchPlan, outcomes: list[FileOutcome], register: str | None) -> BatchResult:
-    return finish(plan, outcomes, register)
+def validate_task(plan: BatchPlan, outcomes: list[FileOutcome], register_file: str | None) -> BatchResult:
+    return finish(plan, outcomes, register_file)
 
 
 @task(name="publish-release")
-def publish_task(result: BatchResult, releases_dir: str, input_dir: str | None, register: str | None) -> str:
-    return str(publish(result, Path(releases_dir), Path(input_dir) if input_dir else None, register=register))
+def publish_task(result: BatchResult, releases_dir: str, input_dir: str | None, register_file: str | None) -> str:
+    return str(publish(result, Path(releases_dir), Path(input_dir) if input_dir else None, register=register_file))
 
 
 def batch_summary_rows(result: BatchResult) -> list[dict]:
@@ -119,7 +119,7 @@ def read_all(plan: BatchPlan, settings: Settings, dask_address: str | None = Non
 @flow(name="digitize-batch", log_prints=False)
 def digitize_batch(input_dir: str, releases_dir: str, workers: int | None = None,
                    chunk_files: int | None = None, use_cache: bool = True,
-                   dask_address: str | None = None, register: str | None = None) -> dict:
+                   dask_address: str | None = None, register_file: str | None = None) -> dict:
     """Read every form in ``input_dir`` and publish a release under ``releases_dir``.
 
     Finished files are kept in ``releases_dir/.cache``: after a crash (or on an unchanged batch)
@@ -134,8 +134,8 @@ def digitize_batch(input_dir: str, releases_dir: str, workers: int | None = None
         settings.cache_dir = str(Path(releases_dir) / ".cache")
     plan = plan_task(input_dir)
     outcomes = read_all(plan, settings, dask_address)
-    result = validate_task(plan, outcomes, register)
-    release = publish_task(result, releases_dir, input_dir, register)
+    result = validate_task(plan, outcomes, register_file)
+    release = publish_task(result, releases_dir, input_dir, register_file)
     rows = batch_summary_rows(result)
     create_table_artifact(table=rows, key="batch-summary",
                           description=f"pindai batch {input_dir}: files per kab/kota -> {release}")

@@ -19,7 +19,7 @@ from transform.validate import refresh_file_statuses
 
 @flow(name="rerun-failed")
 def rerun_failed(releases_dir: str, input_dir: str | None = None, workers: int | None = None,
-                 register: str | None = None) -> dict:
+                 register_file: str | None = None) -> dict:
     """Read the batch of the latest release again: every file that ended well is reused from the
     cache, so only files that failed (tool timeouts, crashes) and new files are read."""
     release = resolve_release(Path(releases_dir))
@@ -28,41 +28,42 @@ def rerun_failed(releases_dir: str, input_dir: str | None = None, workers: int |
     if not source:
         raise ValueError(f"{release}/run.json does not say which input folder it read; pass input_dir")
     failed_before = sum(1 for f in run.get("files", []) if f["status"] == "failed")
-    res = digitize_batch(source, releases_dir, workers=workers, register=register)
+    res = digitize_batch(source, releases_dir, workers=workers, register_file=register_file)
     res["failed_before"] = failed_before
     return res
 
 
 @task(name="apply-corrections")
-def _apply_task(release: str, corrections_csv: str, reviewer: str, register: str | None):  # noqa: ANN202
+def _apply_task(release: str, corrections_csv: str, reviewer: str, register_file: str | None):  # noqa: ANN202
     from flows.pipeline import _register
 
     result = read_result(Path(release))
-    forms, report = apply_corrections(result.forms, Path(corrections_csv), reviewer, register=_register(register))
+    forms, report = apply_corrections(result.forms, Path(corrections_csv), reviewer,
+                                      register=_register(register_file))
     result.forms = forms
     result.files = refresh_file_statuses(result.files, forms)
     # Reconciliation and coverage follow the corrected forms.
-    return with_cross_form_tables(result, _register(register)), report
+    return with_cross_form_tables(result, _register(register_file)), report
 
 
 @flow(name="apply-corrections")
 def apply_corrections_flow(corrections_csv: str, releases_dir: str, reviewer: str = "steward",
-                           register: str | None = None) -> dict:
+                           register_file: str | None = None) -> dict:
     """Apply a steward's corrections.csv to the latest release and publish the result as a new
     release (the audit trail travels in its provenance table). Source scans are never touched."""
     release = resolve_release(Path(releases_dir))
-    result, report = _apply_task(str(release), corrections_csv, reviewer, register)
+    result, report = _apply_task(str(release), corrections_csv, reviewer, register_file)
     run = json.loads((release / "run.json").read_text("utf-8"))
     new = publish(result, Path(releases_dir), Path(run["input_dir"]) if run.get("input_dir") else None,
-                  register=register)
+                  register=register_file)
     return {"release": str(new), "report": CorrectionReport.model_validate(report).model_dump(mode="json")}
 
 
 @flow(name="publish-release")
 def publish_release(source_release: str, releases_dir: str, provinces: list[str] | None = None,
-                    register: str | None = None) -> dict:
+                    register_file: str | None = None) -> dict:
     """Publish the forms of an existing release (e.g. another operator's batch) into ``releases_dir``;
     with ``provinces``, only those provinces, carrying every other province of the current release over."""
-    result = with_cross_form_tables(read_result(Path(source_release)), load_register(register))
-    new = publish(result, Path(releases_dir), None, register=register, provinces=provinces)
+    result = with_cross_form_tables(read_result(Path(source_release)), load_register(register_file))
+    new = publish(result, Path(releases_dir), None, register=register_file, provinces=provinces)
     return {"release": str(new)}
