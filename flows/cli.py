@@ -17,8 +17,8 @@ from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="pindai: scanned election result forms in, validated open data out.")
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)  # messages stay one line (greppable, no mid-path breaks)
+out = Console(soft_wrap=True)
 
 EXIT_OK, EXIT_USAGE, EXIT_INPUT, EXIT_WRITE, EXIT_VERIFY = 0, 2, 3, 4, 5
 
@@ -167,6 +167,32 @@ def review_apply(
     out.print(f"applied {len(rep['applied'])} correction(s) to {len(rep['forms_changed'])} form(s); "
               f"newly verified {len(rep['newly_verified'])}, still flagged {len(rep['still_flagged'])}")
     out.print(f"new release: {res['release']}")
+
+
+@app.command("eval")
+def eval_cmd(
+    release: Annotated[Path, typer.Argument(help="a release folder, or a releases folder (its latest)")],
+    truth: Annotated[Path, typer.Argument(help="the generator's truth.jsonl for the batch that was read")],
+    out_dir: Annotated[Path | None, typer.Option("--out", help="write eval.json, eval.txt and the confusion PNG")]
+    = None,
+) -> None:
+    """Compare a release with the truth of a generated batch: digit and field accuracy, form outcomes
+    (verified and WRONG = silent error), injected mistakes caught, by quality and form type."""
+    from load.evaluate import evaluate_release, format_report, save_report
+    from load.reopen import resolve_release
+
+    if not truth.is_file():
+        console.print(f"[red]error:[/] {truth} does not exist")
+        raise typer.Exit(EXIT_INPUT)
+    try:
+        report = evaluate_release(resolve_release(release), truth)
+    except FileNotFoundError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(EXIT_INPUT) from exc
+    out.print(format_report(report), markup=False, highlight=False)
+    if out_dir:
+        paths = save_report(report, out_dir)
+        out.print(f"written: {', '.join(str(p) for p in paths.values())}")
 
 
 @app.command("rerun-failed")
