@@ -1,0 +1,29 @@
+"""Reading a registered page: every field of the layout, digit boxes in one batch, bubbles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from extract.decode import decode_file
+from extract.digits import DigitReader
+from extract.read_page import read_fields
+from extract.register import register_page
+from schemas.layout import load_layout
+from schemas.records import CLASS_BLANK, CLASS_NODIGIT
+from schemas.settings import Limits, ReadSettings
+from tests.conftest import shared_path
+
+
+def test_real_phone_photo_of_a_blank_plano_reads_blank() -> None:
+    photo = shared_path("forms", "photo-blank-plano-page2.jpeg")
+    page = next(decode_file(Path(photo), Limits(), ReadSettings()))
+    reg = register_page(page.gray)
+    assert (reg.form_type.value, reg.page, reg.method) == ("ppwp", 2, "tag+marks")
+    fields = read_fields(page.gray, np.asarray(reg.homography), load_layout("ppwp").pages[1], DigitReader())
+    assert [f.field_id for f in fields] == ["votes_1", "votes_2", "votes_3"]
+    for f in fields:
+        assert f.value is None, f"{f.field_id} read {f.value} on a blank form"
+        assert all(d.top in (CLASS_BLANK, CLASS_NODIGIT) for d in f.digits)
+        assert f.bubble_value is None  # no bubble blackened
