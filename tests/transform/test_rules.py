@@ -1,4 +1,5 @@
 import pytest
+from transform_factory import consistent_ppwp as consistent
 
 from transform.rules import ALL_RULES, evaluate
 
@@ -10,24 +11,6 @@ PPWP_IDS = [
     "votes_1", "votes_2", "votes_3", "valid_votes", "invalid_votes", "total_votes",
 ]
 MAX = {f: 999 for f in PPWP_IDS}
-
-
-def consistent() -> dict[str, int]:
-    v = {"dpt_l": 120, "dpt_p": 130, "voters_dpt_l": 90, "voters_dpt_p": 100,
-         "voters_dptb_l": 2, "voters_dptb_p": 1, "voters_dpk_l": 1, "voters_dpk_p": 0,
-         "disabled_voters_l": 1, "disabled_voters_p": 2}
-    for r in ("dpt", "voters_dpt", "voters_dptb", "voters_dpk", "disabled_voters"):
-        v[f"{r}_total"] = v[f"{r}_l"] + v[f"{r}_p"]
-    for g in ("l", "p", "total"):
-        v[f"voters_total_{g}"] = v[f"voters_dpt_{g}"] + v[f"voters_dptb_{g}"] + v[f"voters_dpk_{g}"]
-    v |= {"votes_1": 80, "votes_2": 70, "votes_3": 39, "invalid_votes": 5}
-    v["valid_votes"] = 189
-    v["total_votes"] = 194
-    v["ballots_received"] = 255
-    v["ballots_used"] = 194
-    v["ballots_damaged"] = 1
-    v["ballots_unused"] = 60
-    return v
 
 
 def test_consistent_form_breaks_no_rule() -> None:
