@@ -177,7 +177,8 @@ def eval_cmd(
     = None,
 ) -> None:
     """Compare a release with the truth of a generated batch: digit and field accuracy, form outcomes
-    (verified and WRONG = silent error), injected mistakes caught, by quality and form type."""
+    (verified and WRONG = silent error), injected mistakes caught, by quality and form type.
+    Exits 1 when any form was verified with a wrong number."""
     from load.evaluate import evaluate_release, format_report, save_report
     from load.reopen import resolve_release
 
@@ -193,6 +194,8 @@ def eval_cmd(
     if out_dir:
         paths = save_report(report, out_dir)
         out.print(f"written: {', '.join(str(p) for p in paths.values())}")
+    if report.silent_error_count:
+        raise typer.Exit(1)  # a wrong number published as verified: the one outcome that must never happen
 
 
 @app.command("rerun-failed")

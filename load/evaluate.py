@@ -89,6 +89,7 @@ class EvalReport(BaseModel):
     confusion: list[list[int]]  # [truth class][read class], classes as DIGIT_CLASSES
     mistakes_injected: int = 0
     mistakes_caught: int = 0  # forms with an injected mistake that were not verified
+    mistakes_by_kind: dict[str, list[int]] = Field(default_factory=dict)  # kind -> [caught, injected]
     silent_errors: list[FormError] = Field(default_factory=list)  # verified and wrong
     mistakes_missed: list[FormError] = Field(default_factory=list)  # injected mistake, yet verified
     unexpected_forms: list[str] = Field(default_factory=list)  # records with no truth form
@@ -176,10 +177,14 @@ def score(records: list[FormRecord], truths: list[TruthForm], release: str = "",
         mistakes = [m.kind for m in t.mistakes]
         if mistakes:
             report.mistakes_injected += 1
-            if outcome.startswith("verified"):
+            caught = not outcome.startswith("verified")
+            report.mistakes_caught += int(caught)
+            if not caught:
                 report.mistakes_missed.append(_error(t, quality, outcome, wrong, mistakes))
-            else:
-                report.mistakes_caught += 1
+            for kind in dict.fromkeys(mistakes):
+                counts = report.mistakes_by_kind.setdefault(kind, [0, 0])
+                counts[0] += int(caught)
+                counts[1] += 1
         if outcome == "verified_wrong":
             report.silent_errors.append(_error(t, quality, outcome, wrong, mistakes))
 
@@ -226,7 +231,8 @@ def format_report(report: EvalReport) -> str:
     lines += ["", f"digit boxes: {ov.digits.correct:,}/{ov.digits.total:,} right; fields read: "
                   f"{ov.fields_read.correct:,}/{ov.fields_read.total:,}; fields unread: {ov.fields_unread:,}",
               f"silent errors (verified, wrong): {report.silent_error_count}",
-              f"injected mistakes caught: {report.mistakes_caught}/{report.mistakes_injected}"]
+              f"injected mistakes caught: {report.mistakes_caught}/{report.mistakes_injected}"
+              + "".join(f"; {k} {c}/{n}" for k, (c, n) in sorted(report.mistakes_by_kind.items()))]
     for e in report.silent_errors[:10]:
         lines.append(f"  SILENT {e.region_code} {e.form_type} ({e.quality}): {e.wrong_fields}")
     for e in report.mistakes_missed[:10]:

@@ -39,11 +39,12 @@ PROVINCE = "32"
 SECTIONS = ("throughput", "memory", "baseline", "prefect", "accuracy", "profile")
 
 # Sizes chosen so the whole bench (cached batches) stays within 20 minutes on 2 cores.
-FULL = dict(scan_forms=667, tput_forms=100, pdf_forms=60, photo_forms=50, small_forms=34, prefect_forms=167,
+FULL = dict(scan_forms=667, tput_forms=50, pdf_forms=30, photo_forms=20, small_forms=34, prefect_forms=167,
             acc_forms=500, baseline_forms=2, profile_files=15)
 QUICK = dict(scan_forms=40, tput_forms=12, pdf_forms=6, photo_forms=4, small_forms=6, prefect_forms=12,
              acc_forms=24, baseline_forms=1, profile_files=4)
 SEEDS = dict(scan=101, mixed=202)
+SAMPLE_S = 0.2  # memory sampling period (the sampler itself costs ~1% of a core at this rate)
 
 
 def log(msg: str) -> None:
@@ -57,10 +58,24 @@ def gen_command(out: str, forms: int, seed: int, quality: str) -> str:
             f"--quality {quality}")
 
 
-def batch(quality: str, forms: int) -> tuple[Path, float]:
-    """A generated ppwp batch, cached by its parameters. Returns (folder, seconds spent generating)."""
+def batch_dir(quality: str, forms: int) -> Path:
     seed = SEEDS["mixed" if quality == "mixed" else "scan"]
-    out = BENCH / "batches" / f"ppwp-{quality}-p{PROVINCE}-n{forms}-s{seed}"
+    return BENCH / "batches" / f"ppwp-{quality}-p{PROVINCE}-n{forms}-s{seed}"
+
+
+def generation_cost(quality: str, forms: int) -> float | None:
+    """Seconds the cached batch took to generate (recorded in its ``.complete`` marker)."""
+    try:
+        lines = (batch_dir(quality, forms) / ".complete").read_text().splitlines()
+    except OSError:
+        return None
+    return next((float(x.split("=", 1)[1]) for x in lines if x.startswith("seconds=")), None)
+
+
+def batch(quality: str, forms: int) -> tuple[Path, float]:
+    """A generated ppwp batch, cached by its parameters. Returns (folder, seconds spent generating now)."""
+    seed = SEEDS["mixed" if quality == "mixed" else "scan"]
+    out = batch_dir(quality, forms)
     if (out / ".complete").exists():
         return out, 0.0
     from synth.generate import GenerateOptions, generate_batch
@@ -70,8 +85,9 @@ def batch(quality: str, forms: int) -> tuple[Path, float]:
     t0 = time.perf_counter()
     generate_batch(GenerateOptions(out_dir=out, forms=forms, province=PROVINCE, seed=seed, quality=quality,
                                    workers=2))
-    (out / ".complete").write_text(gen_command(str(out), forms, seed, quality) + "\n")
-    return out, time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
+    (out / ".complete").write_text(f"{gen_command(str(out), forms, seed, quality)}\nseconds={seconds:.1f}\n")
+    return out, seconds
 
 
 def truths(folder: Path) -> list:
@@ -144,29 +160,52 @@ def n_pages(folder: Path) -> int:
 
 # --------------------------------------------------------------------------- children
 
-def _tree_rss(proc) -> int:  # noqa: ANN001
+def _pss_bytes(pid: int) -> int | None:
+    """Proportional set size from /proc/PID/smaps_rollup (a page shared by forked workers counts once,
+    split between them); cheap enough to read every few hundred milliseconds."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _tree_memory(proc) -> int:  # noqa: ANN001
+    """Bytes the process tree holds: PSS, or RSS where PSS cannot be read."""
     total = 0
     try:
-        for p in [proc, *proc.children(recursive=True)]:
+        procs = [proc, *proc.children(recursive=True)]
+    except Exception:  # the child just exited
+        return 0
+    for p in procs:
+        pss = _pss_bytes(p.pid)
+        if pss is None:
             try:
-                total += p.memory_info().rss
+                pss = p.memory_info().rss
             except Exception:  # a worker that just exited
-                pass
-    except Exception:
-        pass
+                pss = 0
+        total += pss
     return total
 
 
-def run_child(spec: dict, env: dict | None = None, timeout: float = 900) -> dict:
+def run_child(spec: dict, env: dict | None = None, timeout: float = 1200, name: str | None = None) -> dict:
     """Run ``spec`` in a fresh interpreter; returns its result plus wall (incl. start-up) and the
-    peak resident memory of its whole process tree (sampled every 50 ms)."""
+    peak memory of its whole process tree (sampled every SAMPLE_S). Its output goes to
+    ``.bench/logs/<name>.log``."""
     import psutil
 
     res_file = Path(tempfile.mkstemp(prefix="bench-", suffix=".json", dir=BENCH)[1])
     spec = {**spec, "result": str(res_file)}
+    logs = BENCH / "logs"
+    logs.mkdir(exist_ok=True)
+    log_path = logs / f"{name or spec['kind']}.log"
     t0 = time.perf_counter()
-    proc = subprocess.Popen([PY, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
-                            env={**os.environ, **(env or {})}, cwd=REPO)
+    with open(log_path, "wb") as log_fh:
+        proc = subprocess.Popen([PY, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
+                                env=_environ(env), cwd=REPO, stdout=log_fh, stderr=subprocess.STDOUT)
     ps = psutil.Process(proc.pid)
     peak = 0
     stop = threading.Event()
@@ -174,8 +213,8 @@ def run_child(spec: dict, env: dict | None = None, timeout: float = 900) -> dict
     def sample() -> None:
         nonlocal peak
         while not stop.is_set():
-            peak = max(peak, _tree_rss(ps))
-            stop.wait(0.05)
+            peak = max(peak, _tree_memory(ps))
+            stop.wait(SAMPLE_S)
 
     th = threading.Thread(target=sample, daemon=True)
     th.start()
@@ -188,18 +227,28 @@ def run_child(spec: dict, env: dict | None = None, timeout: float = 900) -> dict
             proc.kill()
     wall = time.perf_counter() - t0
     if rc != 0:
-        raise RuntimeError(f"bench child failed (exit {rc}): {spec}")
+        tail = log_path.read_text("utf-8", "replace")[-3000:]
+        raise RuntimeError(f"bench child failed (exit {rc}): {spec}\n{tail}")
     out = json.loads(res_file.read_text())
     res_file.unlink()
-    out.update(process_wall=wall, peak_tree_rss_mb=peak / 2**20)
+    out.update(process_wall=wall, peak_tree_mb=peak / 2**20)
     return out
+
+
+def _environ(extra: dict | None) -> dict:
+    """os.environ with ``extra`` applied; a None value removes the variable."""
+    env = {**os.environ, **(extra or {})}
+    return {k: v for k, v in env.items() if v is not None}
 
 
 def _rusage() -> dict:
     import resource
 
-    return {"self_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "children_maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds of the whole run (parent + every worker and tool it waited for): unlike wall time,
+    # hardly changed by other programs competing for the cores.
+    return {"self_maxrss_mb": me.ru_maxrss / 1024, "children_maxrss_mb": kids.ru_maxrss / 1024,
+            "cpu_s": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime}
 
 
 def _stage_seconds(outcomes) -> dict:  # noqa: ANN001
@@ -282,7 +331,9 @@ def child_prefect(spec: dict) -> dict:
 def child_noop_flows(spec: dict) -> dict:
     """Two no-op flows in a fresh process: the first pays Prefect's (ephemeral) server start-up."""
     t0 = time.perf_counter()
-    import flows  # noqa: F401  (pindai's Prefect environment)
+    from flows.env import configure_prefect
+
+    configure_prefect()  # pindai's Prefect environment, before Prefect is imported
     from prefect import flow
 
     @flow(name="bench-noop")
@@ -298,32 +349,29 @@ def child_noop_flows(spec: dict) -> dict:
 
 
 def child_profile(spec: dict) -> dict:
-    """cProfile of process_file over a sample of files, one process."""
-    import cv2
-
+    """cProfile of one chunk of files in one process: ``process_chunk`` runs ``process_file`` on each
+    file (decode, register, read) and then the chunk's header OCR in one Tesseract call."""
     from extract.plan import plan_batch
-    from extract.process import default_reader, process_file
+    from extract.process import process_chunk
     from schemas.settings import Settings
 
-    cv2.setNumThreads(1)
     settings = Settings.from_env(workers=1)
-    items = plan_batch(Path(spec["input"])).items[: spec["files"]]
-    reader = default_reader()
-    process_file(items[0], settings, reader)  # warm-up: model load, layouts, first-call caches
+    items = plan_batch(Path(spec["input"])).items
+    process_chunk(items[-1:], settings)  # warm-up: model load, layouts, first-call caches
+    items = items[: spec["files"]]
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     prof.enable()
-    pages = sum(len(process_file(it, settings, reader).pages) for it in items)
+    outcomes = process_chunk(items, settings)
     prof.disable()
     wall = time.perf_counter() - t0
     out = {}
     for key in ("tottime", "cumulative"):
         buf = io.StringIO()
-        pstats.Stats(prof, stream=buf).strip_dirs().sort_stats(key).print_stats(18)
+        pstats.Stats(prof, stream=buf).strip_dirs().sort_stats(key).print_stats(20)
         text = buf.getvalue()
         out[key] = text[text.find("   ncalls"):].rstrip()
-    # process_file reads header crops only when handed a list; the chunk does the OCR in one batch.
-    return {"wall": wall, "pages": pages, "files": len(items), **out}
+    return {"wall": wall, "pages": sum(len(o.pages) for o in outcomes), "files": len(items), **out}
 
 
 CHILDREN = {"pipeline": child_pipeline, "decode": child_decode, "prefect": child_prefect,
@@ -350,14 +398,14 @@ class Bench:
     def pipeline(self, name: str, inp: Path, workers: int) -> dict:
         log(f"pipeline {name}: {inp.relative_to(REPO)} ({n_pages(inp)} pages), {workers} worker(s)")
         res = run_child({"kind": "pipeline", "input": str(inp), "releases": str(self.releases(name)),
-                         "workers": workers})
+                         "workers": workers}, name=name)
         res["pages_per_s"] = res["pages"] / res["wall"]
         log(f"  {res['pages']} pages in {res['wall']:.1f} s = {res['pages_per_s']:.2f} pages/s, "
-            f"peak {res['peak_tree_rss_mb']:.0f} MB")
+            f"peak {res['peak_tree_mb']:.0f} MB")
         return res
 
     def decode(self, inp: Path, workers: int) -> dict:
-        res = run_child({"kind": "decode", "input": str(inp), "workers": workers})
+        res = run_child({"kind": "decode", "input": str(inp), "workers": workers}, name=f"decode-{inp.name}-w{workers}")
         res["pages_per_s"] = res["pages"] / res["wall"]
         log(f"decode floor {inp.name} w{workers}: {res['pages']} pages in {res['wall']:.1f} s")
         return res
@@ -408,7 +456,9 @@ class Bench:
         # pindai on the same pages: read by the pipeline over the same files (2 workers).
         p = self.pipeline("baseline-pindai", base_dir, 2)
         rep = score(load_records(find_records(Path(p["release"]))), truths(base_dir))
+        tp = self.r.get("throughput", {}).get("scan200-w2")
         self.r["baseline"] = {"tesseract": b.as_dict(), "pindai": p,
+                              "pindai_pps": tp["pindai"]["pages_per_s"] if tp else None,
                               "pindai_digits": rep.overall.digits.model_dump(),
                               "pindai_symbols": rep.overall.symbols.model_dump()}
 
@@ -425,8 +475,8 @@ class Bench:
             subprocess.run([str(Path(PY).parent / "prefect"), "server", "database", "upgrade", "-y"],
                            env={**os.environ, **env}, check=True, capture_output=True, timeout=300)
             log("Prefect: two no-op flows on the ephemeral server")
-            eph_env = {**env, "PREFECT_API_URL": "", "PREFECT_SERVER_EPHEMERAL_ENABLED": "true"}
-            out["ephemeral"] = run_child({"kind": "noop"}, env=eph_env)
+            eph_env = {**env, "PREFECT_API_URL": None, "PREFECT_SERVER_EPHEMERAL_ENABLED": "true"}
+            out["ephemeral"] = run_child({"kind": "noop"}, env=eph_env, name="prefect-ephemeral")
             port = _free_port()
             log(f"Prefect: starting `prefect server start` on 127.0.0.1:{port}")
             t0 = time.perf_counter()
@@ -438,11 +488,11 @@ class Bench:
                 _wait_health(api, 180)
                 out["server_start"] = time.perf_counter() - t0
                 srv_env = {**env, "PREFECT_API_URL": api}
-                out["server_noop"] = run_child({"kind": "noop"}, env=srv_env)
+                out["server_noop"] = run_child({"kind": "noop"}, env=srv_env, name="prefect-server-noop")
                 out["plain"] = self.pipeline("prefect-plain", folder, 2)
                 log(f"Prefect flow digitize_batch on {n_pages(folder)} pages, 2 workers, cache off")
                 pf = run_child({"kind": "prefect", "input": str(folder), "releases": str(self.releases("prefect")),
-                                "workers": 2}, env=srv_env)
+                                "workers": 2}, env=srv_env, name="prefect-flow")
                 pf["pages_per_s"] = out["plain"]["pages"] / pf["wall"]
                 log(f"  {pf['wall']:.1f} s (plain {out['plain']['wall']:.1f} s)")
                 out["flow"] = pf
@@ -467,7 +517,7 @@ class Bench:
     def profile(self) -> None:
         log("profile: cProfile of process_file, one process")
         self.r["profile"] = run_child({"kind": "profile", "input": str(self.scan200),
-                                       "files": self.sizes["profile_files"]})
+                                       "files": self.sizes["profile_files"]}, name="profile")
 
     def run(self) -> dict:
         self.r["started"] = datetime.now(UTC).isoformat(timespec="seconds")
@@ -477,8 +527,11 @@ class Bench:
         for section in SECTIONS:
             if self.want(section):
                 t0 = time.perf_counter()
+                load0, started = os.getloadavg()[0], datetime.now(UTC).isoformat(timespec="seconds")
                 getattr(self, section)()
                 self.r.setdefault("section_seconds", {})[section] = time.perf_counter() - t0
+                self.r.setdefault("section_runs", {})[section] = {"started": started,
+                                                                   "load": [load0, os.getloadavg()[0]]}
         self.r["load_after"] = os.getloadavg()
         self.r["total_seconds"] = time.perf_counter() - self.t_start
         return self.r
@@ -536,6 +589,301 @@ def _tesseract_version() -> str:
         return "not installed"
 
 
+TARGET_PPS, TARGET_FLOOR, TARGET_BASELINE, TARGET_MEM_GB, TARGET_PREFECT = 25.0, 2.0, 50.0, 1.5, 0.25
+
+
+def _ok(good: bool) -> str:
+    return "met" if good else "**missed**"
+
+
+def _f(x: float | None, nd: int = 1) -> str:
+    return "-" if x is None else f"{x:,.{nd}f}"
+
+
+def _pct(x: float | None, nd: int = 2) -> str:
+    return "-" if x is None else f"{100 * x:.{nd}f}%"
+
+
+def _rel(p: str | Path) -> str:
+    try:
+        return str(Path(p).resolve().relative_to(REPO))
+    except ValueError:
+        return str(p)
+
+
+def render(r: dict) -> str:  # noqa: C901  (one report, top to bottom)
+    m, s = r["machine"], r["sizes"]
+    L: list[str] = []
+    add = L.append
+    gen = r["generation_seconds"]
+    costs = [generation_cost(q, s[k]) for q, k in (("scan", "scan_forms"), ("mixed", "acc_forms"))]
+    once = sum(c for c in costs if c) if all(costs) else None
+    add("# Benchmarks\n")
+    via = " (`make bench`)" if r["command"].endswith("bench.py") else ""
+    add(f"Written by `{r['command']}`{via} on {r['started']}; the whole run took "
+        f"**{r['total_seconds'] / 60:.1f} min** ({sum(gen.values()) / 60:.1f} min of it generating batches; "
+        "generated batches are cached in `.bench/batches/`, so a rerun skips that"
+        + (f"; generating them the first time took {once / 60:.1f} min on this machine" if once else "")
+        + "). Every figure below comes "
+        "from this one run; ratios compare measurements of this run only. Rerun one section with "
+        "`.venv/bin/python scripts/bench.py --only SECTION` (it replaces that section here and keeps the rest)."
+        + (" Sections measured at (UTC): " + ", ".join(f"{k} {v['started'][11:19]}" for k, v in
+                                                       r["section_runs"].items()) + "." if r.get("section_runs")
+           else "") + "\n")
+    add(f"Machine: {m['cpus']} cores ({m['cpu']}), {m['memory_gb']} GB, Python {m['python']}, {m['tesseract']}. "
+        f"Code: commit {m['commit']} + {m['dirty_files']} uncommitted files, pipeline {m['pipeline']}, digit model "
+        f"{m['model']}. Load average before/after: {', '.join(f'{x:.2f}' for x in r['load_before'])} / "
+        f"{', '.join(f'{x:.2f}' for x in r['load_after'])} (anything above ~0.3 before means something else "
+        "was running and the speeds are pessimistic).\n")
+    add("Inputs are generated ppwp (C.Hasil PPWP plano, 3 pages) forms of province 32: "
+        + "; ".join(f"{q}: `{gen_command('DIR', n, SEEDS['mixed' if q == 'mixed' else 'scan'], q)}`"
+                    for q, n in (("scan", s["scan_forms"]), ("mixed", s["acc_forms"])))
+        + ". Sizes chosen to keep the bench within 20 minutes on 2 cores: "
+        + ", ".join(f"{k}={v}" for k, v in s.items()) + ".\n")
+
+    tp, mem, bl, pf, acc = (r.get(k) for k in ("throughput", "memory", "baseline", "prefect", "accuracy"))
+    if acc and isinstance(acc["report"], dict):
+        from load.evaluate import EvalReport
+
+        acc = {**acc, "report": EvalReport.model_validate(acc["report"])}
+    busy = {k: v["load"] for k, v in r.get("section_runs", {}).items() if max(v["load"]) > 1.0}
+    if busy or max(r["load_before"][:1]) > 1.0:
+        per = ", ".join(f"{k} {a:.1f}/{b:.1f}" for k, (a, b) in busy.items())
+        add("> **Warning: the machine was busy with other work during this run** (1-minute load average "
+            f"{r['load_before'][0]:.1f} at the start, {r['load_after'][0]:.1f} at the end"
+            + (f"; before/after each section: {per}" if per else "")
+            + "; 2 cores). Wall times and pages/s are then pessimistic, and 2 workers may be no faster than "
+            "one. The CPU-seconds columns (work done, hardly changed by competition for the cores) say what "
+            "the code costs; rerun `make bench` on an idle machine for the real wall-clock figures.\n")
+    # ---------------------------------------------------------------- targets
+    add("## Targets\n")
+    add("| target | measured | |")
+    add("|---|---|---|")
+    if tp:
+        w2 = tp["scan200-w2"]
+        pps = w2["pindai"]["pages_per_s"]
+        mult = w2["pindai"]["wall"] / w2["decode"]["wall"]
+        bound = (f"; CPU-bound {2 * w2['pindai']['pages'] / w2['pindai']['cpu_s']:.1f} pages/s"
+                 if "cpu_s" in w2["pindai"] else "")
+        add(f"| >= {TARGET_PPS:g} pages/s, 200-dpi scans, 2 workers | {pps:.1f} pages/s "
+            f"({pps / TARGET_PPS:.2f}x the target{bound}) | {_ok(pps >= TARGET_PPS)} |")
+        cpu_mult = (f"; in CPU time {w2['pindai']['cpu_s'] / w2['decode']['cpu_s']:.1f}x"
+                    if "cpu_s" in w2["pindai"] and "cpu_s" in w2["decode"] else "")
+        add(f"| wall <= {TARGET_FLOOR:g}x the decode floor (200-dpi scans, 2 workers) | {mult:.1f}x{cpu_mult} | "
+            f"{_ok(mult <= TARGET_FLOOR)} |")
+    if bl:
+        sp = _baseline_speedups(bl)
+        add(f"| >= {TARGET_BASELINE:g}x faster than Tesseract per box, reading the same registered pages | "
+            f"{sp['read']:.0f}x | {_ok(sp['read'] >= TARGET_BASELINE)} |")
+        add(f"| (the same, end to end: pindai's whole pipeline against decode + register + Tesseract) | "
+            f"{sp['e2e']:.0f}x | {_ok(sp['e2e'] >= TARGET_BASELINE)} |")
+    if mem:
+        a, b = mem["small"], mem["large"]
+        peak = max(a["peak_tree_mb"], b["peak_tree_mb"]) / 1024
+        flat = b["peak_tree_mb"] <= 1.5 * a["peak_tree_mb"]
+        add(f"| peak memory flat (2,000 pages <= 1.5x 100 pages), <= {TARGET_MEM_GB:g} GB | {a['pages']} pages: "
+            f"{a['peak_tree_mb']:.0f} MB; {b['pages']} pages: {b['peak_tree_mb']:.0f} MB "
+            f"({b['peak_tree_mb'] / a['peak_tree_mb']:.2f}x) | {_ok(peak <= TARGET_MEM_GB and flat)} |")
+    if pf and "flow" in pf:
+        ov = pf["flow"]["wall"] / pf["plain"]["wall"] - 1
+        add(f"| Prefect within {100 * TARGET_PREFECT:.0f}% of plain | +{100 * ov:.0f}% | {_ok(ov <= TARGET_PREFECT)} |")
+    if acc:
+        rep = acc["report"]
+        add(f"| 0 silent errors (verified and wrong) | {rep.silent_error_count} of {rep.overall.forms} forms | "
+            f"{_ok(rep.silent_error_count == 0)} |")
+        add(f"| every injected officer mistake flagged | {rep.mistakes_caught} of {rep.mistakes_injected} | "
+            f"{_ok(rep.mistakes_caught == rep.mistakes_injected)} |")
+    add("")
+
+    # ---------------------------------------------------------------- throughput
+    if tp:
+        add("## 1. Pages per second, end to end, and the decode floor\n")
+        add("pindai = the plain pipeline (`flows.pipeline.run_pipeline`'s steps: plan, read in a process pool, "
+            "validate, publish), files in -> release out, timed inside a fresh process (the \"+start\" column "
+            "adds the interpreter and imports, what `pindai run --no-prefect` pays on top). Floor = "
+            "`extract.decode.decode_file` over every file with the same number of processes, nothing else. "
+            "Inputs: "
+            + "; ".join(f"{k}: `{_rel(v)}` ({n_pages(Path(v))} pages)" for k, v in r["throughput_dirs"].items())
+            + ". 200-dpi scans are the forms of the scan batch whose scanner was set to 200 dpi (A4-equivalent) "
+            "and written as JPEG/PNG; the PDFs are the same kind of pages wrapped one form per PDF "
+            "(rasterised by pdftoppm); photos are the 12-ish MP phone photos of the mixed batch.\n")
+        add("| input | workers | pages | pindai s | pages/s | +start s | floor s | floor pages/s | pindai / floor "
+            "| CPU ms/page: pindai / floor | CPU-bound pages/s |")
+        add("|---|---|---|---|---|---|---|---|---|---|---|")
+        for key, v in tp.items():
+            kind, w = key.rsplit("-w", 1)
+            p, d = v["pindai"], v["decode"]
+            cpu = (f"{1000 * p['cpu_s'] / p['pages']:.0f} / {1000 * d['cpu_s'] / d['pages']:.0f} | "
+                   f"{int(w) * p['pages'] / p['cpu_s']:.1f}") if "cpu_s" in p and "cpu_s" in d else "- | -"
+            add(f"| {kind} | {w} | {p['pages']} | {p['wall']:.1f} | **{p['pages_per_s']:.1f}** | "
+                f"{p['process_wall']:.1f} | {d['wall']:.1f} | {d['pages_per_s']:.1f} | {p['wall'] / d['wall']:.1f}x | "
+                f"{cpu} |")
+        add("\nCPU ms/page: user + system CPU time of the whole run (parent, workers, pdftoppm, tesseract) per "
+            "page. CPU-bound pages/s = workers / CPU seconds per page: what the run would reach if its workers "
+            "had their cores to themselves and nothing were serial (an upper bound; wall time is the truth on an "
+            "idle machine).")
+        add("\nCommand: `.venv/bin/python scripts/bench.py --only throughput` (by hand: `pindai generate ...` as "
+            "above, then `pindai run DIR --out RELEASES --no-prefect --workers W`).\n")
+        add("### Where the time goes\n")
+        add("Per page, inside the worker processes (sums of `PageReading.seconds` over every page read, as in "
+            "`records.jsonl`; one worker, so they add up to the wall time), plus the parent's steps:\n")
+        add("| input (1 worker) | decode ms | register ms | read ms | header OCR ms | plan ms | validate ms | "
+            "write ms | wall ms/page |")
+        add("|---|---|---|---|---|---|---|---|---|")
+        for key, v in tp.items():
+            if not key.endswith("-w1"):
+                continue
+            p = v["pindai"]
+            n, st = max(p["read_pages"], 1), p["stage_sums"]
+            add(f"| {key[:-3]} | " + " | ".join(_f(1000 * st.get(k, 0) / n) for k in
+                                             ("decode", "register", "read", "header_ocr"))
+                + " | " + " | ".join(_f(1000 * p[k] / p["pages"]) for k in ("plan", "validate", "write"))
+                + f" | {1000 * p['wall'] / p['pages']:.1f} |")
+        w2 = tp["scan200-w2"]
+        pps = w2["pindai"]["pages_per_s"]
+        st = tp["scan200-w1"]["pindai"]["stage_sums"]
+        n1 = max(tp["scan200-w1"]["pindai"]["read_pages"], 1)
+        biggest = sorted(st.items(), key=lambda kv: -kv[1])
+        add("")
+        if pps < TARGET_PPS or w2["pindai"]["wall"] / w2["decode"]["wall"] > TARGET_FLOOR:
+            need = 2000 / TARGET_PPS
+            cpu_ms = 1000 * w2["pindai"]["cpu_s"] / w2["pindai"]["pages"] if "cpu_s" in w2["pindai"] else None
+            idle = (f" Even on idle cores the CPU time it spends per page ({cpu_ms:.0f} ms, all processes) caps "
+                    f"2 workers at {2000 / cpu_ms:.1f} pages/s, {TARGET_PPS * cpu_ms / 2000:.1f}x short." if cpu_ms
+                    else "")
+            add(f"**Honest reading**: 200-dpi scans run at {pps:.1f} pages/s on 2 workers, "
+                f"{TARGET_PPS / pps:.1f}x short of {TARGET_PPS:g} pages/s (which needs <= {need:.0f} ms of work per "
+                f"page per core).{idle} The work per page on one core is "
+                + ", ".join(f"{k} {1000 * v / n1:.0f} ms" for k, v in biggest)
+                + f"; decoding alone allows {tp['scan200-w2']['decode']['pages_per_s']:.0f} pages/s. "
+                "Header OCR is one Tesseract call per chunk of files (`chunk_files`, 24), ~1 s each to start with "
+                "the Indonesian model: one-page image files pay it per 24 pages, 3-page PDFs per 72 (compare its "
+                "row for the PDFs). See the profile below for the functions.\n")
+    if r.get("profile"):
+        pr = r["profile"]
+        add(f"### Profile: one chunk of {pr['files']} files ({pr['pages']} pages) of 200-dpi scans, one process\n")
+        add(f"`process_chunk` (= `process_file` on each file, then the chunk's header OCR in one Tesseract call) "
+            f"under cProfile: {pr['wall']:.2f} s, {1000 * pr['wall'] / max(pr['pages'], 1):.0f} ms per page. "
+            "Time inside Tesseract and pdftoppm shows as waiting in `subprocess` (`communicate`/`poll`). Top "
+            "functions by own time, then by cumulative time (`.venv/bin/python scripts/bench.py --only profile`):\n")
+        add("```\n" + pr["tottime"] + "\n```\n")
+        add("```\n" + pr["cumulative"] + "\n```\n")
+
+    # ---------------------------------------------------------------- memory
+    if mem:
+        add("## 2. Peak memory\n")
+        add("Plain pipeline, 2 workers, on the first forms of the scan batch and on the whole batch (the middle "
+            "row, when present, is section 4's plain run). Peak = the largest total over the run's process tree "
+            "(parent + pool workers + pdftoppm/tesseract) of proportional set size (PSS: a page the forked "
+            f"workers share with the parent counts once), sampled every {1000 * SAMPLE_S:.0f} ms; the largest "
+            "single process's `ru_maxrss` (RSS, shared pages included) beside it.\n")
+        add("| pages | files | peak, whole tree | largest worker (ru_maxrss) | parent (ru_maxrss) | pages/s |")
+        add("|---|---|---|---|---|---|")
+        rows = [mem["small"], *([r["prefect"]["plain"]] if "plain" in (r.get("prefect") or {}) else []), mem["large"]]
+        for v in rows:
+            add(f"| {v['pages']} | {v['files']} | **{v['peak_tree_mb']:.0f} MB** | "
+                f"{v['children_maxrss_mb']:.0f} MB | {v['self_maxrss_mb']:.0f} MB | {v['pages_per_s']:.1f} |")
+        a, b = mem["small"], mem["large"]
+        growth = (b["peak_tree_mb"] - a["peak_tree_mb"]) / max(b["pages"] - a["pages"], 1) * 1000
+        add(f"\nFrom {a['pages']} to {b['pages']} pages the peak grows by {growth:.0f} KB per extra page. Every "
+            "run here has more than one chunk of files, so each uses the process pool (a one-chunk batch is "
+            "read in the parent alone and needs less). Command: `.venv/bin/python scripts/bench.py --only memory`.\n")
+
+    # ---------------------------------------------------------------- baseline
+    if bl:
+        t, p = bl["tesseract"], bl["pindai"]
+        sp = _baseline_speedups(bl)
+        add("## 3. Baseline: Tesseract on every digit box\n")
+        add(f"`scripts/baseline_tesseract.py`: the same registered pages (pindai's own decode and registration), "
+            f"each box cut out at 64 px, border trimmed, one `tesseract --psm 10` process per box with a digit "
+            f"whitelist (2 at a time, like pindai's 2 workers). A subset: {t['pages']} pages ({t['boxes']} boxes) "
+            f"of 200-dpi scans; per-page figures extrapolate linearly (every box costs one process).\n")
+        add("| reader | digit boxes right (12 classes) | right, X/blank merged | reading s/page | end to end pages/s |")
+        add("|---|---|---|---|---|")
+        add(f"| Tesseract per box | {_pct(t['accuracy'])} | {_pct(t['symbol_accuracy'])} | "
+            f"{sp['tess_read_s']:.2f} | {sp['tess_pps']:.2f} |")
+        add(f"| pindai | {_pct(_rate(bl['pindai_digits']))} | {_pct(_rate(bl['pindai_symbols']))} | "
+            f"{sp['pindai_read_s']:.4f} | {sp['pindai_pps']:.2f} |")
+        add(f"\npindai reads boxes **{sp['read']:.0f}x** faster (reading only: one CNN pass per page against "
+            f"{t['boxes'] / max(t['pages'], 1):.0f} Tesseract processes), and is **{sp['e2e']:.0f}x** faster end to "
+            "end (pindai's pages/s on 200-dpi scans with 2 workers from section 1 when it ran, header OCR, "
+            "validation and publishing included; the baseline's decode and registration counted at 2 workers, "
+            "no header OCR, validation or publishing). pindai's reading: the `read` stage (crops, CNN, bubbles) "
+            "per page on one worker, halved for 2 workers. Tesseract cannot write \"X\" (not whitelisted; its blank "
+            "output is scored as a blank box), hence the merged column. Command: "
+            "`.venv/bin/python scripts/bench.py --only baseline`, or "
+            f"`.venv/bin/python scripts/baseline_tesseract.py {_rel(BENCH / 'subsets')}/baseline-{s['baseline_forms']} "
+            "--pages N`.\n")
+
+    # ---------------------------------------------------------------- prefect
+    if pf:
+        add("## 4. Prefect overhead\n")
+        e = pf.get("ephemeral", {})
+        add(f"Start-up, paid once per run: `import flows, prefect` {e.get('import', 0):.1f} s; a no-op flow on the "
+            f"**ephemeral** server (what `pindai run` without PREFECT_API_URL pays): first {e.get('first', 0):.1f} s, "
+            f"second {e.get('second', 0):.2f} s, so the ephemeral server costs about "
+            f"**{e.get('first', 0) - e.get('second', 0):.1f} s** per run. `prefect server start` took "
+            f"{pf.get('server_start', 0):.1f} s to answer /api/health; a no-op flow against it: "
+            f"{pf.get('server_noop', {}).get('first', 0):.2f} s.\n")
+        if "flow" in pf:
+            pl, fl = pf["plain"], pf["flow"]
+            ov = fl["wall"] / pl["wall"] - 1
+            add("Same pages, 2 workers, cache off (`digitize_batch(..., use_cache=False)`), against the already "
+                "running server:\n")
+            add("| | pages | seconds | pages/s |")
+            add("|---|---|---|---|")
+            add(f"| plain `run_pipeline` | {pl['pages']} | {pl['wall']:.1f} | {pl['pages_per_s']:.1f} |")
+            add(f"| Prefect `digitize_batch` | {pl['pages']} | {fl['wall']:.1f} | {fl['pages_per_s']:.1f} |")
+            add(f"\nOverhead: **{100 * ov:+.0f}%** (target within {100 * TARGET_PREFECT:.0f}%). Command: "
+                "`.venv/bin/python scripts/bench.py --only prefect`.\n")
+
+    # ---------------------------------------------------------------- accuracy
+    if acc:
+        rep = acc["report"]
+        run = acc["run"]
+        add("## 5. Accuracy on mixed quality\n")
+        add(f"{rep.overall.forms} generated forms, quality mixed (scan/photo/fax as an archive holds them), "
+            f"`{gen_command('DIR', s['acc_forms'], SEEDS['mixed'], 'mixed')}`, read by the plain pipeline "
+            f"({run['pages_per_s']:.1f} pages/s) and scored with `load.evaluate` (`pindai eval`). Digits: every "
+            "box, the reader's top class against the box on paper; fields: the reader's value (read) and the "
+            "published value after the arithmetic's corrections (pub); forms: verified and right (ok), verified "
+            "and WRONG (a silent error), needs_review, rejected, missing.\n")
+        from load.evaluate import format_report
+
+        text = format_report(rep)
+        text = "\n".join(line for line in text.splitlines() if not line.startswith(("release:", "truth:")))
+        add("```\n" + text.strip() + "\n```\n")
+        add(f"Confusion matrix as a picture: `{_rel(acc['paths']['png'])}` (git-ignored; "
+            f"JSON beside it). Command: `.venv/bin/python scripts/bench.py --only accuracy`, or by hand "
+            "`pindai run DIR --out R --no-prefect` then `pindai eval R DIR/truth.jsonl`.\n")
+    add("## How the bench spends its time\n")
+    add("| step | seconds |")
+    add("|---|---|")
+    for k, v in gen.items():
+        add(f"| generate {k} batch{' (cached)' if v == 0 else ''} | {v:.0f} |")
+    add(f"| batches, subsets, set-up | {r['setup_seconds'] - sum(gen.values()):.0f} |")
+    for k, v in r.get("section_seconds", {}).items():
+        add(f"| {k} | {v:.0f} |")
+    add(f"| **total** | **{r['total_seconds']:.0f}** |")
+    return "\n".join(L) + "\n"
+
+
+def _rate(acc: dict) -> float | None:
+    return acc["correct"] / acc["total"] if acc["total"] else None
+
+
+def _baseline_speedups(bl: dict) -> dict:
+    t, p = bl["tesseract"], bl["pindai"]
+    pindai_pps = bl.get("pindai_pps") or p["pages_per_s"]
+    pages = max(t["pages"], 1)
+    tess_read = t["tesseract_seconds"] / pages  # wall per page, 2 processes at a time
+    tess_e2e = (t["tesseract_seconds"] + t["prepare_seconds"] / 2) / pages
+    # pindai's reading stage: per page on one worker; 2 workers read two pages at a time.
+    pindai_read = p["stage_sums"].get("read", 0.0) / max(p["read_pages"], 1) / 2
+    return {"tess_read_s": tess_read, "tess_pps": 1 / tess_e2e, "pindai_read_s": pindai_read,
+            "read": tess_read / max(pindai_read, 1e-9), "e2e": pindai_pps * tess_e2e, "pindai_pps": pindai_pps}
+
+
 if __name__ == "__main__" and "--child" in sys.argv:
     _spec = json.loads(sys.argv[sys.argv.index("--child") + 1])
     _res = CHILDREN[_spec["kind"]](_spec)
@@ -547,7 +895,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="pindai benchmarks -> BENCHMARKS.md")
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke test of the bench itself)")
     ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}")
-    ap.add_argument("--out", type=Path, default=None, help="default: BENCHMARKS.md (full) or .bench/BENCHMARKS-quick.md")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="default: BENCHMARKS.md (full run) or .bench/BENCHMARKS-quick.md")
+    ap.add_argument("--render-only", action="store_true", help="rewrite the report from the last results")
     a = ap.parse_args(argv)
     only = {x.strip() for x in a.only.split(",") if x.strip()}
     if only - set(SECTIONS):
@@ -555,13 +905,32 @@ def main(argv: list[str] | None = None) -> int:
     BENCH.mkdir(exist_ok=True)
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     argv_shown = " ".join(["scripts/bench.py", *(argv if argv is not None else sys.argv[1:])])
+    results = BENCH / ("last-run-quick.json" if a.quick else "last-run.json")
+    out = a.out or (BENCH / "BENCHMARKS-quick.md" if a.quick else REPO / "BENCHMARKS.md")
+    if a.render_only:
+        out.write_text(render(json.loads(results.read_text())), "utf-8")
+        log(f"wrote {out} from {results}")
+        return 0
     sizes = QUICK if a.quick else FULL
     r = Bench(sizes, only).run()
     r["machine"] = machine()
     r["command"] = f".venv/bin/python {argv_shown}".strip()
-    out = a.out or (BENCH / "BENCHMARKS-quick.md" if a.quick else REPO / "BENCHMARKS.md")
+    if only != set(SECTIONS) and results.exists():
+        # Some sections measured again: they replace theirs in the last results, the rest is kept
+        # (each section's figures and ratios still come from one run; the report dates each section).
+        prev = json.loads(results.read_text())
+        if prev.get("sizes") == r["sizes"]:
+            for key in ("section_seconds", "section_runs", "generation_seconds"):
+                r[key] = {**prev.get(key, {}), **r.get(key, {})}
+            for key, value in prev.items():
+                r.setdefault(key, value)
+            r["command"] = f"{prev.get('command', '')}, then {r['command']}"
+            r["total_seconds"] = sum(r["section_seconds"].values()) + r["setup_seconds"]
+    tmp = results.with_suffix(".tmp")
+    tmp.write_text(json.dumps(r, indent=1, default=_json_default))
+    tmp.replace(results)
+    r = json.loads(results.read_text())
     out.write_text(render(r), "utf-8")
-    (BENCH / "last-run.json").write_text(json.dumps(r, indent=1, default=_json_default))
     log(f"wrote {out} ({r['total_seconds'] / 60:.1f} min)")
     return 0
 

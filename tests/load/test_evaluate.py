@@ -98,6 +98,7 @@ def test_counts_outcomes_digits_fields_and_mistakes() -> None:
     assert r.silent_errors[0].wrong_fields == {"b": [45, 48]}
     assert (r.mistakes_injected, r.mistakes_caught) == (2, 1)
     assert [e.region_code for e in r.mistakes_missed] == ["3201011001006"]
+    assert r.mistakes_by_kind == {"sum_off": [1, 1], "swap": [0, 1]}
     assert r.unexpected_forms == ["9999999999999_ppwp"]
     # 5 forms read x 3 fields x 3 boxes; one box wrong.
     assert (o.digits.total, o.digits.correct) == (45, 44)
