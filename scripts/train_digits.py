@@ -37,7 +37,7 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from digit_augment import CLASS_BLANK, CLASS_MARK, render_clean_boxes, render_many  # noqa: E402
 
-from extract.digits import CROP_SIZE, DigitReader, crops_to_blob, softmax  # noqa: E402
+from extract.digits import CROP_SIZE, DigitReader, crops_to_blob, softmax, symbol_probs  # noqa: E402
 from schemas.records import DIGIT_CLASSES  # noqa: E402
 from synth.digit_sources import SOURCES, default_handwriting_dir, load_sources  # noqa: E402
 
@@ -183,18 +183,28 @@ def _jitter(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 
 
 def train_model(d: dict, samples: int, seed: int, label: str, batch: int = 256,
-                minutes: float | None = None) -> tuple[DigitNet, int]:
+                minutes: float | None = None, pages: dict | None = None, page_frac: float = 0.0,
+                init: dict | None = None, max_lr: float = 3e-3) -> tuple[DigitNet, int]:
     """AdamW with a one-cycle schedule over ``samples`` samples, or over ``minutes`` of wall time
     (the schedule then follows elapsed time: for busy shared machines). Returns the model and the
-    number of samples seen."""
+    number of samples seen. With ``pages``, a ``page_frac`` share of every batch comes from crops
+    harvested from registered generated pages (``scripts/harvest_crops.py``); ``init`` warm-starts
+    from a state dict."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     model = DigitNet()
+    if init is not None:
+        model.load_state_dict(init)
+    n_page = int(round(batch * page_frac)) if pages is not None else 0
+    batch_syn = batch - n_page
     x_all = torch.from_numpy(crops_to_blob(d["x"]))
     y_all = torch.from_numpy(d["y"])
     n = len(y_all)
+    if n_page:
+        xp_all, yp_all = torch.from_numpy(crops_to_blob(pages["x"])), torch.from_numpy(pages["y"])
+        perm_p, pos_p = torch.randperm(len(yp_all), generator=g), 0
     steps = max(1, samples // batch)
-    max_lr, warm = 3e-3, 0.15
+    warm = 0.15
     opt = torch.optim.AdamW(model.parameters(), lr=max_lr / 25, weight_decay=5e-4)
     model.train()
     t0 = time.perf_counter()
@@ -211,12 +221,19 @@ def train_model(d: dict, samples: int, seed: int, label: str, batch: int = 256,
               else max_lr * (0.5 * (1 + math.cos(math.pi * (frac - warm) / (1 - warm))) * 0.999 + 0.001))
         for grp in opt.param_groups:
             grp["lr"] = lr
-        if pos + batch > n:
+        if pos + batch_syn > n:
             perm, pos = torch.randperm(n, generator=g), 0
-        idx = perm[pos:pos + batch]
-        pos += batch
-        xb = _jitter(x_all[idx], g)
-        loss = F.cross_entropy(model(xb), y_all[idx])
+        idx = perm[pos:pos + batch_syn]
+        pos += batch_syn
+        xb, yb = x_all[idx], y_all[idx]
+        if n_page:
+            if pos_p + n_page > len(yp_all):
+                perm_p, pos_p = torch.randperm(len(yp_all), generator=g), 0
+            ip = perm_p[pos_p:pos_p + n_page]
+            pos_p += n_page
+            xb, yb = torch.cat([xb, xp_all[ip]]), torch.cat([yb, yp_all[ip]])
+        xb = _jitter(xb, g)
+        loss = F.cross_entropy(model(xb), yb)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -493,6 +510,313 @@ def write_card(path: Path, meta: dict, conf_m: np.ndarray, command: str) -> None
     path.write_text("\n".join(lines), "utf-8")
 
 
+# ----------------------------------------------------------------------------- page crops
+def load_pages(files: list[Path]) -> dict[str, np.ndarray]:
+    """Harvested page crops (``scripts/harvest_crops.py``) of several batches, form ids made unique."""
+    keys = ("x", "y", "quality", "source", "form", "page", "box", "nbox")
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    off = 0
+    for f in files:
+        with np.load(f) as z:
+            for k in keys:
+                parts[k].append(z[k] + off if k == "form" else z[k])
+            off += int(z["form"].max()) + 1 if len(z["form"]) else 0
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def clean_train_crops(hw_dir: Path, cache: Path) -> dict[str, np.ndarray]:
+    """Every training-split digit (not test, not calibration) written neatly into a clean box at the
+    three clean resolutions: the plain end of the distribution, which the harsh synthesized crops
+    under-represent."""
+    f = cache / "clean-train-v1.npz"
+    if f.exists():
+        with np.load(f) as z:
+            return {a: z[a] for a in z.files}
+    xs, ys, ss = [], [], []
+    for ds in load_sources(hw_dir):
+        native = np.arange(len(ds))
+        m = (native % 5 != 0) & (native % 20 != 1)
+        for px in CLEAN_PX:
+            xs.append(render_clean_boxes(ds.images[m], px, seed=int(px * 100) + 1))
+            ys.append(ds.labels[m].astype(np.int64))
+            ss.append(np.full(int(m.sum()), SRC_ID[ds.source], np.int64))
+    d = {"x": np.concatenate(xs), "y": np.concatenate(ys), "src": np.concatenate(ss)}
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez(f, **d)
+    return d
+
+
+def symbol_threshold(probs: np.ndarray, y: np.ndarray, max_err: float) -> tuple[float, dict]:
+    """Threshold on the merged-symbol confidence (as ``read_number`` decides ``unsure``) keeping at
+    most ``max_err`` of accepted boxes wrong."""
+    sp = symbol_probs(probs)
+    conf, ok = sp.max(1), sp.argmax(1) == np.minimum(y, 10)
+    t = min_threshold(conf, ok, max_err)
+    t = math.ceil(t * 1e6) / 1e6
+    acc = conf >= t
+    return t, {"coverage": round(float(acc.mean()), 4), "accepted_error": round(float((~ok[acc]).mean()), 5),
+               "n": int(len(y)), "accepted": int(acc.sum())}
+
+
+def train_with_pages(args: argparse.Namespace) -> None:
+    """The page-aware recipe: synthesized + clean + harvested page crops; T and threshold from held-out
+    test-split page crops (calibration batches), metrics on other test-split page batches."""
+    from harvest_crops import report
+
+    t_start = time.perf_counter()
+    data = build_data(args.hw_dir, args.cache, args.per_digit, args.procs, args.quick)
+    tr, te = data["train"], data["test"]
+    cl = clean_train_crops(args.hw_dir, args.cache)
+    syn = {k: np.concatenate([tr[k], cl[k]]) for k in ("x", "y", "src")}
+    tp = load_pages(args.pages)
+    print(f"synth {len(syn['y'])} (clean {len(cl['y'])}), page train {len(tp['y'])}", flush=True)
+    init = torch.load(args.init) if args.init else None
+    model, seen = train_model(syn, args.samples, args.seed, "main", minutes=args.minutes, pages=tp,
+                              page_frac=args.page_frac, init=init, max_lr=args.lr)
+    args.cache.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), args.cache / f"model-pages-{args.out.name}.pt")
+    train_seconds = time.perf_counter() - t_start
+
+    # calibration and test batches are read after training (they may still be harvested meanwhile)
+    cp = load_pages(args.calib_pages)
+    tests = {f.stem: load_pages([f]) for f in args.test_pages}
+    print(f"calibration {len(cp['y'])} crops, test {[len(t['y']) for t in tests.values()]}", flush=True)
+    lg_c = logits_of(model, cp["x"])
+    T = fit_temperature(lg_c, cp["y"])
+    threshold, calib_at = symbol_threshold(softmax(lg_c, T), cp["y"], MAX_ACCEPTED_ERROR)
+    print(f"T = {T}, threshold = {threshold}, calibration pages at threshold: {calib_at}", flush=True)
+
+    pages_metrics = {}
+    for name, d in tests.items():
+        lg = logits_of(model, d["x"])
+        pages_metrics[name] = report(softmax(lg, T), d, threshold)
+        pages_metrics[name]["ece"] = round(ece(softmax(lg, T), d["y"]), 4)
+        pages_metrics[name]["nll"] = round(nll(lg, d["y"], T), 4)
+    all_pages = {k: np.concatenate([t[k] + (i * 100000 if k == "form" else 0) for i, t in enumerate(tests.values())])
+                 for k in next(iter(tests.values()))}
+    lg_all = logits_of(model, all_pages["x"])
+    cm_pages = confusion(all_pages["y"], lg_all.argmax(1))
+    pages_metrics["all_test_pages"] = report(softmax(lg_all, T), all_pages, threshold)
+
+    lg = logits_of(model, te["x"])
+    p1 = softmax(lg, T)
+    y, pred, dm = te["y"], p1.argmax(1), te["y"] < 10
+    cm = confusion(y, pred)
+    metrics = {
+        "pages": pages_metrics,
+        "calibration_pages_at_threshold": calib_at,
+        "synth_test_digit_accuracy": round(float((pred[dm] == y[dm]).mean()), 4),
+        "synth_test_accuracy_all_classes": round(float((pred == y).mean()), 4),
+        "synth_confusions": {"3->8": int(cm[3, 8]), "2->7": int(cm[2, 7]), "n3": int(cm[3].sum()),
+                             "n2": int(cm[2].sum())},
+        "page_confusion": cm_pages.tolist(),
+    }
+    print(json.dumps({k: v for k, v in metrics.items() if k != "page_confusion"}, indent=1), flush=True)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    onnx_path = args.out / "digits.onnx"
+    export_onnx(model, onnx_path)
+    metrics["cv2_torch_max_abs_diff"] = check_cv2(onnx_path, model, all_pages["x"])
+    if metrics["cv2_torch_max_abs_diff"] > 1e-4:
+        sys.exit(f"cv2.dnn disagrees with torch: {metrics['cv2_torch_max_abs_diff']}")
+    previous = json.loads((ROOT / "extract" / "models" / "digits.json").read_text("utf-8"))
+    sha = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
+    cmd = " ".join([".venv/bin/python scripts/train_digits.py", *sys.argv[1:]])
+    meta = {
+        "version": f"digits-{dt.date.today():%Y%m%d}-{sha[:8]}",
+        "classes": list(DIGIT_CLASSES),
+        "input_size": CROP_SIZE,
+        "input": "(255 - crop) / 255, N x 1 x 32 x 32 float32; crop from extract.digits.crop_boxes",
+        "output": "logits; probabilities = softmax(logits / temperature)",
+        "temperature": T,
+        "accept_threshold": threshold,
+        "accept_threshold_on": "merged symbol probability (digits 0-9, X+blank as one), as read_number",
+        "max_accepted_error": MAX_ACCEPTED_ERROR,
+        "onnx_sha256": sha,
+        "onnx_bytes": onnx_path.stat().st_size,
+        "params": int(sum(p.numel() for p in model.parameters())),
+        "training_data": {
+            **data["summary"], "clean_crops": int(len(cl["y"])),
+            "page_crops": {"train": int(len(tp["y"])), "calibration": int(len(cp["y"])),
+                           "test": {k: int(len(t["y"])) for k, t in tests.items()}},
+            "page_files": {"train": [f.name for f in args.pages], "calibration": [f.name for f in args.calib_pages],
+                           "test": [f.name for f in args.test_pages]},
+            "page_fraction_of_batch": args.page_frac,
+        },
+        "training": {"samples": seen, "init": str(args.init.name) if args.init else None, "max_lr": args.lr},
+        "training_seconds": round(train_seconds, 1),
+        "cross_source_from": previous.get("cross_source_from") or previous["version"],
+        "cross_source": previous["metrics"].get("cross_source"),
+        "seed": args.seed,
+        "command": cmd,
+        "metrics": metrics,
+    }
+    meta_path = args.out / "digits.json"
+    meta_path.write_text(json.dumps(meta, indent=1) + "\n", "utf-8")
+    metrics["ms_per_30_boxes"] = round(time_reader(onnx_path, meta_path, all_pages["x"]), 2)
+    metrics["clean_box"] = clean_box_eval(DigitReader(onnx_path, meta_path), args.hw_dir)
+    meta_path.write_text(json.dumps(meta, indent=1) + "\n", "utf-8")
+    write_pages_card(args.out / "MODEL_CARD.md", meta, cm_pages)
+    print(f"wrote {onnx_path} ({meta['onnx_bytes']} bytes), version {meta['version']}, T={T}, "
+          f"threshold={threshold}, {time.perf_counter() - t_start:.0f}s total", flush=True)
+
+
+def _q_rows(name: str, m: dict) -> list[str]:
+    rows = []
+    for q in ("all", "scan", "fax", "photo"):
+        if q in m:
+            b = m[q]
+            rows.append(f"| {name} | {q} | {b['boxes']} | {b['digit_acc']:.4f} | {b['symbol_acc']:.4f} | "
+                        f"{b['coverage']:.4f} | {b['accepted_error'] if b['accepted_error'] is not None else '-'} | "
+                        f"{b['forms']} | {b['forms_all_accepted']:.3f} | {b['forms_all_accepted_and_right']:.3f} |")
+    return rows
+
+
+def write_pages_card(path: Path, meta: dict, conf_m: np.ndarray) -> None:
+    mt = meta["metrics"]
+    td = meta["training_data"]
+    pg = mt["pages"]
+    allp = pg["all_test_pages"]
+    cs = meta.get("cross_source") or {}
+    cb = mt.get("clean_box") or {"all": float("nan"), "mnist": float("nan"), "ardis": float("nan")}
+    scan = allp.get("scan", {})
+    lines = [
+        "# Digit-box reader: model card",
+        "",
+        f"Version `{meta['version']}` -- `extract/models/digits.onnx` (+ `digits.json`), read at run time",
+        "with `cv2.dnn` only (`extract/digits.py`). Trained by `scripts/train_digits.py --pages ...` (torch,",
+        "training only) on crops harvested from generated pages by `scripts/harvest_crops.py`.",
+        "",
+        "## What it does",
+        "Classifies one digit-box crop (32x32 gray, paper white, the box's outer printed border at the",
+        "crop edges, see `extract.digits.crop_boxes`) into 12 classes: `0`-`9`, `X` (a no-digit mark:",
+        "X, dash, long dash, double dash) and `_` (blank box). Outputs logits; probabilities are",
+        f"`softmax(logits / T)` with the fitted temperature T = {meta['temperature']}.",
+        f"A box counts as confidently read when its merged-symbol probability is >= {meta['accept_threshold']}",
+        "(`accept_threshold`; `read_number` merges X and blank into one \"no digit\" symbol first, and the",
+        "threshold is chosen on exactly that probability).",
+        "",
+        "## Model",
+        f"Small CNN, {meta['params']} parameters (conv5x5/2 and 4 conv3x3, each +BN+ReLU, 2 max-pools,",
+        f"global average pool, linear 128->12), ONNX opset 13, {meta['onnx_bytes']} bytes.",
+        "Input `(255 - crop) / 255`, N x 1 x 32 x 32.",
+        "",
+        "## Data",
+        "- Handwriting: MNIST t10k (10,000 digits; LeCun, Cortes, Burges; CC BY-SA 3.0) and ARDIS IV (6,600",
+        "  digits, Swedish church records 1896-1902; Kusetogullari et al. 2019), via `synth/digit_sources.py`,",
+        "  plus the generator's procedural stroke hand (~15% of generated forms).",
+        "- Fixed split per source (native order): **test i % 5 == 0, never trained on** (the generator's",
+        "  `digit_split=\"test\"` writes with exactly these); the synthesized-crop calibration split i % 20 == 1",
+        "  is held out of the synthesized training crops.",
+        "- Training mix, per batch of 256: "
+        f"{td['page_fraction_of_batch']:.0%} **page crops** ({td['page_crops']['train']} crops cut by the real",
+        "  pipeline -- decode, register, `crop_boxes` -- from generated pages written with the *train* split:",
+        f"  {', '.join(td['page_files']['train'])}), the rest synthesized crops ({td['crops']['train']}, "
+        "`scripts/digit_augment.py`,",
+        f"  harsh augmentation, see below) and {td['clean_crops']} clean renderings (every training digit neatly in a",
+        "  printed box at 24, 38 and 72 px).",
+        "- Synthesized crops: source resolution 12-64 px per box, plano boxes or table cells, border",
+        "  variations, neighbouring boxes, dotted guide, digit size/slant/rotation/stroke, ink, paper,",
+        "  light, shadows, blur, noise, JPEG, fax binarization, and a registration error applied through",
+        "  the homography before `crop_boxes`. Procedural X/dash marks 10%, blanks 8%.",
+        f"- Temperature and threshold: fitted on {td['page_crops']['calibration']} crops of separately generated",
+        f"  *test-split* pages ({', '.join(td['page_files']['calibration'])}); metrics below on other test-split",
+        f"  batches ({', '.join(td['page_files']['test'])}). The handwriting test split is small (2,000 MNIST +",
+        "  1,320 ARDIS digits), so calibration and test pages reuse the same digit images in different",
+        "  renderings, writers, pages and degradations.",
+        f"- Samples seen: {meta['training']['samples']}"
+        + (f" (warm-started from `{meta['training']['init']}`)" if meta["training"].get("init") else "") + ".",
+        "",
+        "## Metrics on registered generated pages (held-out test split)",
+        "Boxes of PPWP forms generated with `digit_split=\"test\"`, decoded, registered and cropped exactly as",
+        "the pipeline does (`scripts/harvest_crops.py`). digit acc = 12-class top-1 on boxes holding a digit;",
+        "symbol acc = merged symbol (as `read_number`) on all boxes; coverage = share of boxes accepted at",
+        "the threshold; forms verified = share of forms whose every registered box is accepted",
+        "(and: accepted and right).",
+        "",
+        "| batch | quality | boxes | digit acc | symbol acc | coverage | accepted error | forms |"
+        " forms all accepted | ... and all right |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, m in pg.items():
+        lines += _q_rows(name, m)
+    lines += [
+        "",
+        "By handwriting source (all test pages): " + ", ".join(
+            f"{k[4:]} {v['digit_acc']:.4f} ({v['digits']} digits)" for k, v in allp.items()
+            if k.startswith("src:") and v.get("digit_acc") is not None) + ".",
+        "",
+        "| other measure | value |",
+        "|---|---|",
+        f"| calibration pages at the threshold: coverage / accepted error | "
+        f"{mt['calibration_pages_at_threshold']['coverage']} / "
+        f"{mt['calibration_pages_at_threshold']['accepted_error']} |",
+        f"| Sirekap's confusions on test pages: 3 read as 8 / 2 read as 7 | {allp['3->8']} / {allp['2->7']}"
+        f" (of {allp['n3']} / {allp['n2']}) |",
+        f"| synthesized test crops (harsh augmentation), digit accuracy | {mt['synth_test_digit_accuracy']:.4f} |",
+        f"| ... 3 read as 8 / 2 read as 7 | {mt['synth_confusions']['3->8']} / {mt['synth_confusions']['2->7']}"
+        f" (of {mt['synth_confusions']['n3']} / {mt['synth_confusions']['n2']}) |",
+        f"| clean printed boxes, test split, 3 resolutions | {cb['all']:.4f} (MNIST {cb['mnist']:.4f},"
+        f" ARDIS {cb['ardis']:.4f}) |",
+    ]
+    if cs:
+        lines += [
+            f"| cross-source: train without MNIST, test MNIST (**previous recipe**, `{meta['cross_source_from']}`) |"
+            f" {cs['no-mnist']['accuracy']:.4f} |",
+            f"| cross-source: train without ARDIS, test ARDIS (**previous recipe**) |"
+            f" {cs['no-ardis']['accuracy']:.4f} |",
+        ]
+    lines += [
+        f"| cv2.dnn vs torch, max abs logit difference | {mt['cv2_torch_max_abs_diff']:.2e} |",
+        f"| inference, one page of 30 boxes (cv2.dnn, 1 thread) | {mt.get('ms_per_30_boxes', float('nan')):.1f} ms |",
+        "",
+        "### Against the targets",
+        f"- held-out digit accuracy >= 99.3% (aim 99.5%) on page crops: {allp['all']['digit_acc']:.2%} overall, "
+        f"{scan.get('digit_acc', float('nan')):.2%} on scans -- "
+        + ("met." if allp["all"]["digit_acc"] >= 0.993 else "**not met** overall (see the per-quality rows)."),
+        f"- per-box coverage on scans >= 99% (so that forms verify): {scan.get('coverage', float('nan')):.2%}; "
+        f"scan forms with every box accepted: {scan.get('forms_all_accepted', float('nan')):.1%}.",
+        "- cross-source >= 95%: not re-measured for this recipe; the numbers above are from the previous,",
+        "  synthesized-only recipe (about 70%) and remain the honest estimate for unseen handwriting styles.",
+        "",
+        "### Confusion matrix (all test pages; rows = truth, columns = read, 12 classes)",
+        "",
+        _table(np.asarray(conf_m)),
+        "",
+        "## Limits",
+        "- All page crops come from the project's own generator: MNIST/ARDIS/procedural writers pasted into",
+        "  rendered forms and degraded. Real KPPS handwriting (Indonesian numerals, felt pens on plano",
+        "  sheets, real phone photos) will differ; the cross-source gap (~70% for an unseen writer",
+        "  population) says how much. Validate with the arithmetic rules and the review queue.",
+        "- The threshold guarantees <= 0.2% accepted errors only on the generator's distribution.",
+        "- X/dash/blank marks are procedural, not real officers' marks.",
+        "- Crops must be cut with `extract.digits.crop_boxes` from the box's OUTER border rect.",
+        "",
+        "## Reproduce",
+        "```",
+        "# page crops (each call generates a batch under build/digits-pages/ and harvests it)",
+        ".venv/bin/python scripts/harvest_crops.py --forms 120 --seed 101 --quality mixed --split test"
+        " --out build/digits-pages/test-mixed.npz",
+        ".venv/bin/python scripts/harvest_crops.py --forms 100 --seed 102 --quality scan --split test"
+        " --out build/digits-pages/test-scan.npz",
+        ".venv/bin/python scripts/harvest_crops.py --forms 60 --seed 103 --quality mixed --split test"
+        " --out build/digits-pages/calib-mixed.npz",
+        ".venv/bin/python scripts/harvest_crops.py --forms 150 --seed 1 --quality scan --split train"
+        " --form-types ppwp ppwp-salinan dpr --out build/digits-pages/train-scan.npz",
+        ".venv/bin/python scripts/harvest_crops.py --forms 60 --seed 2 --quality fax --split train"
+        " --form-types ppwp ppwp-salinan dpr --out build/digits-pages/train-fax.npz",
+        "# then train (warm start: the synthesized-only model of the previous recipe, its state dict",
+        "# build/digits-cache/model-main.pt, from `scripts/train_digits.py --only main`; --out then copied",
+        "# into extract/models):",
+        meta["command"],
+        "```",
+        f"Training took {meta['training_seconds']:.0f} s on one thread of a heavily shared 2-core machine"
+        " (page harvesting took about 10 more minutes).",
+        "",
+    ]
+    path.write_text("\n".join(lines), "utf-8")
+
+
 # ----------------------------------------------------------------------------- main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -515,6 +839,15 @@ def main() -> None:
     ap.add_argument("--main-only", dest="only", action="store_const", const="main", help="= --only main")
     ap.add_argument("--recard", action="store_true",
                     help="only re-measure the packaged model (clean boxes, speed) and rewrite json + card")
+    ap.add_argument("--pages", type=Path, nargs="+", default=None,
+                    help="harvested page crops (scripts/harvest_crops.py, train split) to train on: "
+                         "switches to the page-aware recipe")
+    ap.add_argument("--calib-pages", type=Path, nargs="+", default=[],
+                    help="test-split page crops to fit T and the threshold on")
+    ap.add_argument("--test-pages", type=Path, nargs="+", default=[], help="test-split page crops to report on")
+    ap.add_argument("--page-frac", type=float, default=0.5, help="share of each batch from --pages")
+    ap.add_argument("--init", type=Path, default=None, help="warm-start from this state dict")
+    ap.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     args = ap.parse_args()
     if args.hw_dir is None or not args.hw_dir.is_dir():
         sys.exit("handwriting sources not found (../shared/handwriting); pass --hw-dir")
@@ -526,6 +859,9 @@ def main() -> None:
     if args.recard:
         meta = json.loads((args.out / "digits.json").read_text("utf-8"))
         recard(args.out, args.hw_dir, args.cache, meta.get("command", ".venv/bin/python scripts/train_digits.py"))
+        return
+    if args.pages:
+        train_with_pages(args)
         return
     t_start = time.perf_counter()
     data = build_data(args.hw_dir, args.cache, args.per_digit, args.procs, args.quick)

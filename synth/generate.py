@@ -57,6 +57,8 @@ class GenerateOptions(BaseModel):
     handwriting: Path | None = None  # a DIR/<label>/*.png folder (or a folder like ../shared/handwriting)
     digit_split: Split = "test"  # which part of the handwriting data to write with (see digit_sources)
     procedural: bool = False  # write with the procedural stroke hand only (as a clone without ../shared does)
+    # Restrict each officer's handwriting source (e.g. ["mnist"], ["ardis", "strokes"]); None: the usual mix.
+    sources: list[str] | None = None
     template_pdf: Path | None = None  # rasterize this official template instead of the look-alike
     inconsistent_rate: float = Field(0.1, ge=0, le=1)
     register_file: Path | None = None  # --register: a register JSON (default: schemas.register.mini_register)
@@ -313,11 +315,14 @@ def generate_form(opts: GenerateOptions, job: FormJob) -> TruthForm:
             if m is not None:
                 mistakes.append(m)
 
-    writer = make_writer(rng, hw, opts.digit_split)
+    def pick_source() -> str | None:  # draws from rng only when restricted: default batches are unchanged
+        return opts.sources[int(rng.integers(len(opts.sources)))] if opts.sources else None
+
+    writer = make_writer(rng, hw, opts.digit_split, pick_source())
     writers: dict[int, Writer] = {p.page: writer for p in layout.pages}
     if any(m.kind == "foreign_page" for m in mistakes):
         fp = next(p for p, c in page_code.items() if c != job.code)
-        writers[fp] = make_writer(rng, hw, opts.digit_split)  # another TPS, another officer
+        writers[fp] = make_writer(rng, hw, opts.digit_split, pick_source())  # another TPS, another officer
 
     boxes: dict[str, list[str]] = {}
     bubbles: dict[str, list[str]] = {}

@@ -226,3 +226,40 @@ def test_reader_reads_real_test_split_digits(reader: DigitReader, source: str) -
     # three boxes as one number
     r = read_number(probs[:3], threshold=0.0)
     assert r.value == int("".join(map(str, want[:3])))
+
+
+# ----------------------------------------------------------------------------- on registered pages
+def test_reader_on_generated_scanned_pages(reader: DigitReader, tmp_path: Path) -> None:
+    """The reader on what it actually reads: generated PPWP scans (test-split handwriting when
+    ../shared is present, the procedural hand otherwise), decoded, registered and cropped as the
+    pipeline does. Nearly every box must be read right, and accepted boxes must be right."""
+    from extract.decode import decode_file
+    from extract.register import RegisterFailure, register_page
+    from schemas.layout import load_layout
+    from schemas.settings import Limits, ReadSettings
+    from schemas.truth import TruthForm
+    from synth.generate import GenerateOptions, generate_batch
+
+    generate_batch(GenerateOptions(out_dir=tmp_path, forms=3, province="32", seed=4242, quality="scan",
+                                   digit_split="test", inconsistent_rate=0, workers=1))
+    ok: list[bool] = []
+    accepted_ok: list[bool] = []
+    label = {**{str(d): d for d in range(10)}, "X": 10, "-": 10, "": 10}
+    for line in (tmp_path / "truth.jsonl").read_text("utf-8").splitlines():
+        t = TruthForm.model_validate_json(line)
+        layout = load_layout(t.form_type)
+        for tp in t.pages:
+            gray = list(decode_file(tmp_path / tp.file, Limits(), ReadSettings()))[tp.page_index].gray
+            reg = register_page(gray, expected=t.form_type)
+            assert not isinstance(reg, RegisterFailure)
+            page = layout.pages[reg.page - 1]
+            crops = crop_boxes(gray, np.asarray(reg.homography), [r for f in page.fields for r in f.boxes])
+            sp = symbol_probs(reader.predict(crops))
+            truth = [label[c] for f in page.fields for c in t.boxes[f.id]]
+            right = sp.argmax(1) == np.array(truth)
+            ok += list(right)
+            accepted_ok += list(right[sp.max(1) >= reader.accept_threshold])
+    assert len(ok) == 3 * 84
+    assert np.mean(ok) >= 0.98, f"{np.mean(ok):.3f} of {len(ok)} boxes read right"
+    assert len(accepted_ok) >= 0.9 * len(ok), f"only {len(accepted_ok)} of {len(ok)} boxes accepted"
+    assert np.mean(accepted_ok) >= 0.99
