@@ -2,7 +2,7 @@
 
 Each digit box has ten bubbles (0..9) under it; the officer blackens the one matching the digit.
 A bubble's fill ratio is the share of dark pixels inside its inner disk (the printed ring is
-left out; the printed digit inside a clean bubble fills about a fifth of it).
+left out; the printed digit inside a clean bubble fills up to about a third of it, measured).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def bubble_fills(gray: np.ndarray, H: np.ndarray, columns: list[list[Circle]], s
     return dark.mean(axis=1).reshape(len(columns), 10)
 
 
-def read_bubbles(gray: np.ndarray, H: np.ndarray, columns: list[list[Circle]], fill: float = 0.45) -> BubbleReading:
+def read_bubbles(gray: np.ndarray, H: np.ndarray, columns: list[list[Circle]], fill: float = 0.6) -> BubbleReading:
     fills = bubble_fills(gray, H, columns)
     digits: list[int | None] = []
     confident = True
@@ -59,8 +59,9 @@ def read_bubbles(gray: np.ndarray, H: np.ndarray, columns: list[list[Circle]], f
         else:
             confident = False
             digits.append(int(np.argmax(col)))
-        # A bubble half-filled is a doubt, not a reading.
-        if np.any((col > fill * 0.6) & (col < fill)):
+        # A bubble half-filled is a doubt, not a reading. Clean bubbles measure up to ~0.35 (the
+        # printed digit inside), blackened ones ~1.0.
+        if np.any((col > fill * 0.75) & (col < fill)):
             confident = False
     value: int | None = None
     started = False

@@ -22,6 +22,9 @@ GAP = 32
 # Only confidently read words count: the header is a cross-check, and a misread must never flag a
 # good form as belonging to another TPS.
 MIN_WORD_CONF = 80
+# A misread TPS number would flag a good form as another TPS's: degraded "010" reads as "019"
+# with confidence 70-85 on 150-dpi scans, so a number needs more.
+MIN_NUMBER_CONF = 90
 # Only what the identity cross-check compares (transform.validate.identity_results): province and
 # kab/kota names never tell two TPS of one kecamatan apart, and each field costs Tesseract time
 # (measured: 56 -> 29 ms per page for these three at this crop height).
@@ -98,7 +101,7 @@ def read_headers(pages: list[dict[str, np.ndarray]], timeout: float = 20.0) -> l
                 confs[(i, fid)] = min(confs.get((i, fid), 100.0), w.conf)
                 break
     for (i, fid), ws in texts.items():
-        if confs.get((i, fid), 0.0) < MIN_WORD_CONF:
+        if confs.get((i, fid), 0.0) < (MIN_NUMBER_CONF if fid == "tps_number" else MIN_WORD_CONF):
             continue  # one doubtful word makes the whole field unusable as evidence
         cleaned = _clean(" ".join(t for _, t in sorted(ws)))
         if fid == "tps_number" and not re.fullmatch(r"\d{1,3}", cleaned):

@@ -11,7 +11,7 @@ from schemas.records import DigitReading, FieldReading
 
 
 def read_fields(gray: np.ndarray, H: np.ndarray, page: PageLayout, reader: DigitReader,
-                bubble_fill: float = 0.45) -> list[FieldReading]:
+                bubble_fill: float = 0.6) -> list[FieldReading]:
     rects = [r for f in page.fields for r in f.boxes]
     if not rects:
         return []

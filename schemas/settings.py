@@ -29,7 +29,7 @@ class ReadSettings(BaseModel):
     # Rasterise PDFs at this many dots per inch of an A4-equivalent page (see extract.decode).
     pdf_dpi: float = 150.0
     # Bubbles: a bubble counts as blackened above this fill ratio.
-    bubble_fill: float = 0.45
+    bubble_fill: float = 0.6
     header_ocr: bool = True
 
 
