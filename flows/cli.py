@@ -126,12 +126,12 @@ def review_export(
 ) -> None:
     """Write a self-contained HTML page of every flagged form (crops, readings, alternatives, broken
     rules) and a corrections.csv template to fill in."""
-    from flows.pipeline import _register
     from load.reopen import resolve_release
+    from schemas.register import load_register
     from transform.review import export_review
 
     try:
-        html = export_review(resolve_release(release), out_dir, source, register=_register(register))
+        html = export_review(resolve_release(release), out_dir, source, register=load_register(register))
     except FileNotFoundError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(EXIT_INPUT) from exc

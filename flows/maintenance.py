@@ -35,15 +35,13 @@ def rerun_failed(releases_dir: str, input_dir: str | None = None, workers: int |
 
 @task(name="apply-corrections")
 def _apply_task(release: str, corrections_csv: str, reviewer: str, register_file: str | None):  # noqa: ANN202
-    from flows.pipeline import _register
-
     result = read_result(Path(release))
-    forms, report = apply_corrections(result.forms, Path(corrections_csv), reviewer,
-                                      register=_register(register_file))
+    register = load_register(register_file)
+    forms, report = apply_corrections(result.forms, Path(corrections_csv), reviewer, register=register)
     result.forms = forms
     result.files = refresh_file_statuses(result.files, forms)
     # Reconciliation and coverage follow the corrected forms.
-    return with_cross_form_tables(result, _register(register_file)), report
+    return with_cross_form_tables(result, register), report
 
 
 @flow(name="apply-corrections")

@@ -14,6 +14,7 @@ from extract.plan import BatchPlan, chunks, plan_batch
 from extract.process import default_reader, process_chunk
 from load.release import publish
 from schemas.records import BatchResult, FileOutcome
+from schemas.register import RegisterSource, load_register
 from schemas.settings import Settings
 from schemas.version import pipeline_version
 from transform.validate import build_result
@@ -23,14 +24,6 @@ Progress = Callable[[int, int, int], None]  # (files done, files total, pages do
 
 def model_version() -> str:
     return default_reader().version
-
-
-def _register(register: str | Path | None):  # noqa: ANN202
-    if register is None:
-        return None
-    from schemas.register import load_register
-
-    return load_register(Path(register))
 
 
 def process_plan(plan: BatchPlan, settings: Settings, progress: Progress | None = None) -> list[FileOutcome]:
@@ -57,16 +50,17 @@ def process_plan(plan: BatchPlan, settings: Settings, progress: Progress | None 
     return outcomes
 
 
-def finish(plan: BatchPlan, outcomes: list[FileOutcome], register: str | Path | None = None) -> BatchResult:
+def finish(plan: BatchPlan, outcomes: list[FileOutcome], register: RegisterSource = None) -> BatchResult:
     result = build_result(outcomes, model_version(), pipeline_version(), plan.ignored, plan.skipped_links,
-                          register=_register(register))
+                          register=load_register(register))
     result.warnings = list(plan.warnings)
     return result
 
 
 def run_pipeline(input_dir: Path, releases_dir: Path, settings: Settings | None = None,
-                 progress: Progress | None = None, register: str | Path | None = None) -> tuple[BatchResult, Path]:
+                 progress: Progress | None = None, register: RegisterSource = None) -> tuple[BatchResult, Path]:
     settings = settings or Settings.from_env()
+    register = load_register(register)  # read once, for validation and for the release
     plan = plan_batch(input_dir)
     outcomes = process_plan(plan, settings, progress)
     result = finish(plan, outcomes, register)
