@@ -6,7 +6,7 @@
 
 Steps: load MNIST t10k + ARDIS IV (``synth.digit_sources``; the fixed test split i % 5 == 0 is
 never trained on; a calibration split i % 20 == 1 is held out of training too), synthesize box
-crops the way the reader sees them (``digit_augment``), train three small CNNs -- the main model
+crops the way the reader sees them (``training.augment``), train three small CNNs -- the main model
 on both sources and two cross-source models (without MNIST, without ARDIS) -- fit a temperature
 per model on its calibration crops, choose the acceptance threshold on the cross-source
 evaluations (at most 0.2% of accepted digits wrong), export the main model to ONNX, check that
@@ -19,7 +19,6 @@ import argparse
 import datetime as dt
 import hashlib
 import json
-import math
 import sys
 import time
 from multiprocessing import get_context
@@ -33,39 +32,27 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from digit_augment import CLASS_BLANK, CLASS_MARK, render_clean_boxes, render_many  # noqa: E402
 
-from extract.digits import CROP_SIZE, DigitReader, crops_to_blob, softmax, symbol_probs  # noqa: E402
+from extract.digits import CROP_SIZE, DigitReader, softmax  # noqa: E402
 from schemas.records import DIGIT_CLASSES  # noqa: E402
 from synth.digit_sources import SOURCES, default_handwriting_dir, load_sources  # noqa: E402
+from training.augment import CLASS_BLANK, CLASS_MARK, render_clean_boxes, render_many  # noqa: E402
+from training.calibrate import (  # noqa: E402
+    MAX_ACCEPTED_ERROR,
+    accept_stats,
+    confusion,
+    ece,
+    fit_temperature,
+    min_threshold,
+    nll,
+    symbol_threshold,
+)
+from training.fit import train_model  # noqa: E402
+from training.net import DigitNet, check_cv2, export_onnx, logits_of  # noqa: E402
 
 CLEAN_PX = (1.0, 1.6, 3.0)  # pixels per layout unit for the clean-box evaluation (24-unit boxes)
 
-MAX_ACCEPTED_ERROR = 0.002
 SRC_ID = {s: i for i, s in enumerate(SOURCES)}
-
-
-# ----------------------------------------------------------------------------- model
-def _block(i: int, o: int) -> list[nn.Module]:
-    return [nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True)]
-
-
-class DigitNet(nn.Module):
-    """~140k parameters, ~7M multiply-adds per 32x32 crop (the first conv strides: CPU budget)."""
-
-    def __init__(self, n_classes: int = len(DIGIT_CLASSES)) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(1, 32, 5, stride=2, padding=2, bias=False), nn.BatchNorm2d(32), nn.ReLU(inplace=True),
-            *_block(32, 32), nn.MaxPool2d(2),
-            *_block(32, 64), *_block(64, 64), nn.MaxPool2d(2),
-            *_block(64, 128), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(128, n_classes))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
 
 
 # ----------------------------------------------------------------------------- data
@@ -167,172 +154,6 @@ def subset(d: dict, src_keep: list[int]) -> dict:
     return {k: v[m] for k, v in d.items()}
 
 
-# ----------------------------------------------------------------------------- training
-def _jitter(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Cheap per-batch augmentation: +-1 px shift (in 4 groups), contrast and gamma."""
-    n = x.shape[0]
-    xp = F.pad(x, (1, 1, 1, 1), mode="replicate")
-    parts = []
-    for chunk in torch.arange(n).chunk(4):
-        dx, dy = torch.randint(0, 3, (2,), generator=g).tolist()
-        parts.append(xp[chunk, :, dy:dy + CROP_SIZE, dx:dx + CROP_SIZE])
-    x = torch.cat(parts)
-    c = torch.empty(n, 1, 1, 1).uniform_(0.8, 1.15, generator=g)
-    gam = torch.empty(n, 1, 1, 1).uniform_(0.8, 1.25, generator=g)
-    return (x.clamp(0, 1) ** gam * c).clamp(0, 1)
-
-
-def train_model(d: dict, samples: int, seed: int, label: str, batch: int = 256,
-                minutes: float | None = None, pages: dict | None = None, page_frac: float = 0.0,
-                init: dict | None = None, max_lr: float = 3e-3) -> tuple[DigitNet, int]:
-    """AdamW with a one-cycle schedule over ``samples`` samples, or over ``minutes`` of wall time
-    (the schedule then follows elapsed time: for busy shared machines). Returns the model and the
-    number of samples seen. With ``pages``, a ``page_frac`` share of every batch comes from crops
-    harvested from registered generated pages (``scripts/harvest_crops.py``); ``init`` warm-starts
-    from a state dict."""
-    torch.manual_seed(seed)
-    g = torch.Generator().manual_seed(seed)
-    model = DigitNet()
-    if init is not None:
-        model.load_state_dict(init)
-    n_page = int(round(batch * page_frac)) if pages is not None else 0
-    batch_syn = batch - n_page
-    x_all = torch.from_numpy(crops_to_blob(d["x"]))
-    y_all = torch.from_numpy(d["y"])
-    n = len(y_all)
-    if n_page:
-        xp_all, yp_all = torch.from_numpy(crops_to_blob(pages["x"])), torch.from_numpy(pages["y"])
-        perm_p, pos_p = torch.randperm(len(yp_all), generator=g), 0
-    steps = max(1, samples // batch)
-    warm = 0.15
-    opt = torch.optim.AdamW(model.parameters(), lr=max_lr / 25, weight_decay=5e-4)
-    model.train()
-    t0 = time.perf_counter()
-    perm = torch.randperm(n, generator=g)
-    pos = 0
-    run_loss = 0.0
-    step = 0
-    while True:
-        el = time.perf_counter() - t0
-        frac = el / (minutes * 60) if minutes else step / steps
-        if frac >= 1:
-            break
-        lr = (max_lr / 25 + (max_lr - max_lr / 25) * frac / warm if frac < warm
-              else max_lr * (0.5 * (1 + math.cos(math.pi * (frac - warm) / (1 - warm))) * 0.999 + 0.001))
-        for grp in opt.param_groups:
-            grp["lr"] = lr
-        if pos + batch_syn > n:
-            perm, pos = torch.randperm(n, generator=g), 0
-        idx = perm[pos:pos + batch_syn]
-        pos += batch_syn
-        xb, yb = x_all[idx], y_all[idx]
-        if n_page:
-            if pos_p + n_page > len(yp_all):
-                perm_p, pos_p = torch.randperm(len(yp_all), generator=g), 0
-            ip = perm_p[pos_p:pos_p + n_page]
-            pos_p += n_page
-            xb, yb = torch.cat([xb, xp_all[ip]]), torch.cat([yb, yp_all[ip]])
-        xb = _jitter(xb, g)
-        loss = F.cross_entropy(model(xb), yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        run_loss = 0.98 * run_loss + 0.02 * loss.item() if step else loss.item()
-        step += 1
-        if step % 200 == 0:
-            print(f"[{label}] step {step} ({frac:.0%}) loss {run_loss:.4f} lr {lr:.2e} "
-                  f"({step * batch / max(el, 1e-6):.0f} samples/s, {el:.0f}s)", flush=True)
-    print(f"[{label}] done: {step} steps, {step * batch} samples, {time.perf_counter() - t0:.0f}s", flush=True)
-    model.eval()
-    return model, step * batch
-
-
-@torch.no_grad()
-def logits_of(model: DigitNet, x: np.ndarray, batch: int = 1024) -> np.ndarray:
-    model.eval()
-    xs = torch.from_numpy(crops_to_blob(x))
-    return torch.cat([model(xs[i:i + batch]) for i in range(0, len(xs), batch)]).numpy().astype(np.float64)
-
-
-# ----------------------------------------------------------------------------- calibration, metrics
-def nll(logits: np.ndarray, y: np.ndarray, T: float) -> float:
-    p = softmax(logits, T)
-    return float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None))))
-
-
-def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
-    """Golden-section search of log T minimizing NLL (NLL is unimodal in T)."""
-    a, b = math.log(0.2), math.log(10.0)
-    gr = (math.sqrt(5) - 1) / 2
-    c, d = b - gr * (b - a), a + gr * (b - a)
-    for _ in range(60):
-        if nll(logits, y, math.exp(c)) < nll(logits, y, math.exp(d)):
-            b = d
-        else:
-            a = c
-        c, d = b - gr * (b - a), a + gr * (b - a)
-    return round(math.exp((a + b) / 2), 4)
-
-
-def ece(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
-    conf, pred = probs.max(1), probs.argmax(1)
-    edges = np.linspace(0, 1, bins + 1)
-    e = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        m = (conf > lo) & (conf <= hi)
-        if m.any():
-            e += m.mean() * abs((pred[m] == y[m]).mean() - conf[m].mean())
-    return float(e)
-
-
-def min_threshold(conf: np.ndarray, correct: np.ndarray, max_err: float) -> float:
-    """Smallest threshold t such that among conf >= t at most ``max_err`` are wrong."""
-    order = np.argsort(-conf)
-    c, ok = conf[order], correct[order]
-    wrong = np.cumsum(~ok)
-    n = np.arange(1, len(c) + 1)
-    good = wrong / n <= max_err
-    # the accepted set must be a prefix ending where confidence changes
-    last = np.nonzero(good & np.r_[c[1:] < c[:-1], True])[0]
-    if len(last) == 0:
-        return 1.0
-    return float(c[last[-1]])
-
-
-def accept_stats(probs: np.ndarray, y: np.ndarray, t: float) -> dict:
-    conf, pred = probs.max(1), probs.argmax(1)
-    acc = conf >= t
-    return {"coverage": round(float(acc.mean()), 4),
-            "accepted_error": round(float((pred[acc] != y[acc]).mean()) if acc.any() else 0.0, 5),
-            "n": int(len(y)), "accepted": int(acc.sum())}
-
-
-def confusion(y: np.ndarray, pred: np.ndarray, k: int = len(DIGIT_CLASSES)) -> np.ndarray:
-    m = np.zeros((k, k), np.int64)
-    np.add.at(m, (y, pred), 1)
-    return m
-
-
-# ----------------------------------------------------------------------------- export
-def export_onnx(model: DigitNet, path: Path) -> None:
-    model.eval()
-    dummy = torch.zeros(1, 1, CROP_SIZE, CROP_SIZE)
-    torch.onnx.export(model, dummy, str(path), opset_version=13, dynamo=False, input_names=["input"],
-                      output_names=["logits"], dynamic_axes={"input": {0: "n"}, "logits": {0: "n"}})
-
-
-def check_cv2(path: Path, model: DigitNet, x: np.ndarray) -> float:
-    net = cv2.dnn.readNetFromONNX(str(path))
-    worst = 0.0
-    for n in (1, 7, min(len(x), 64)):
-        blob = crops_to_blob(x[:n])
-        net.setInput(blob)
-        got = np.asarray(net.forward()).reshape(n, -1)
-        want = logits_of(model, x[:n])
-        worst = max(worst, float(np.abs(got - want).max()))
-    return worst
-
-
 def time_reader(model_path: Path, meta_path: Path, x: np.ndarray, boxes: int = 30, reps: int = 30) -> float:
     cv2.setNumThreads(1)
     r = DigitReader(model_path, meta_path)
@@ -419,7 +240,7 @@ def write_card(path: Path, meta: dict, conf_m: np.ndarray, command: str) -> None
         "  used to fit T), train: the rest.",
         f"- Split sizes: `{json.dumps(meta['training_data']['sources'])}`.",
         f"- Each training digit is rendered {meta['training_data']['renderings_per_digit']['train']} times"
-        " as a box crop (`scripts/digit_augment.py`):",
+        " as a box crop (`training/augment.py`):",
         "  source resolution 12-64 px per box (low-res upscaled), plano boxes or table cells (aspect",
         "  0.6-1.4 squeezed to a square), border thickness/contrast/partial lines, neighbouring boxes",
         "  with other digits (sometimes intruding after a registration slip), dotted 7-segment guide,",
@@ -544,18 +365,6 @@ def clean_train_crops(hw_dir: Path, cache: Path) -> dict[str, np.ndarray]:
     cache.mkdir(parents=True, exist_ok=True)
     np.savez(f, **d)
     return d
-
-
-def symbol_threshold(probs: np.ndarray, y: np.ndarray, max_err: float) -> tuple[float, dict]:
-    """Threshold on the merged-symbol confidence (as ``read_number`` decides ``unsure``) keeping at
-    most ``max_err`` of accepted boxes wrong."""
-    sp = symbol_probs(probs)
-    conf, ok = sp.max(1), sp.argmax(1) == np.minimum(y, 10)
-    t = min_threshold(conf, ok, max_err)
-    t = math.ceil(t * 1e6) / 1e6
-    acc = conf >= t
-    return t, {"coverage": round(float(acc.mean()), 4), "accepted_error": round(float((~ok[acc]).mean()), 5),
-               "n": int(len(y)), "accepted": int(acc.sum())}
 
 
 def train_with_pages(args: argparse.Namespace) -> None:
@@ -712,7 +521,7 @@ def write_pages_card(path: Path, meta: dict, conf_m: np.ndarray) -> None:
         f"{td['page_fraction_of_batch']:.0%} **page crops** ({td['page_crops']['train']} crops cut by the real",
         "  pipeline -- decode, register, `crop_boxes` -- from generated pages written with the *train* split:",
         f"  {', '.join(td['page_files']['train'])}), the rest synthesized crops ({td['crops']['train']}, "
-        "`scripts/digit_augment.py`,",
+        "`training/augment.py`,",
         f"  harsh augmentation, see below) and {td['clean_crops']} clean renderings (every training digit neatly in a",
         "  printed box at 24, 38 and 72 px).",
         "- Synthesized crops: source resolution 12-64 px per box, plano boxes or table cells, border",

@@ -1,0 +1,81 @@
+"""Temperature scaling, calibration error and the acceptance threshold (numpy only)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from extract.digits import softmax, symbol_probs
+from schemas.records import DIGIT_CLASSES
+
+MAX_ACCEPTED_ERROR = 0.002
+
+def nll(logits: np.ndarray, y: np.ndarray, T: float) -> float:
+    p = softmax(logits, T)
+    return float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None))))
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """Golden-section search of log T minimizing NLL (NLL is unimodal in T)."""
+    a, b = math.log(0.2), math.log(10.0)
+    gr = (math.sqrt(5) - 1) / 2
+    c, d = b - gr * (b - a), a + gr * (b - a)
+    for _ in range(60):
+        if nll(logits, y, math.exp(c)) < nll(logits, y, math.exp(d)):
+            b = d
+        else:
+            a = c
+        c, d = b - gr * (b - a), a + gr * (b - a)
+    return round(math.exp((a + b) / 2), 4)
+
+
+def ece(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
+    conf, pred = probs.max(1), probs.argmax(1)
+    edges = np.linspace(0, 1, bins + 1)
+    e = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        m = (conf > lo) & (conf <= hi)
+        if m.any():
+            e += m.mean() * abs((pred[m] == y[m]).mean() - conf[m].mean())
+    return float(e)
+
+
+def min_threshold(conf: np.ndarray, correct: np.ndarray, max_err: float) -> float:
+    """Smallest threshold t such that among conf >= t at most ``max_err`` are wrong."""
+    order = np.argsort(-conf)
+    c, ok = conf[order], correct[order]
+    wrong = np.cumsum(~ok)
+    n = np.arange(1, len(c) + 1)
+    good = wrong / n <= max_err
+    # the accepted set must be a prefix ending where confidence changes
+    last = np.nonzero(good & np.r_[c[1:] < c[:-1], True])[0]
+    if len(last) == 0:
+        return 1.0
+    return float(c[last[-1]])
+
+
+def accept_stats(probs: np.ndarray, y: np.ndarray, t: float) -> dict:
+    conf, pred = probs.max(1), probs.argmax(1)
+    acc = conf >= t
+    return {"coverage": round(float(acc.mean()), 4),
+            "accepted_error": round(float((pred[acc] != y[acc]).mean()) if acc.any() else 0.0, 5),
+            "n": int(len(y)), "accepted": int(acc.sum())}
+
+
+def confusion(y: np.ndarray, pred: np.ndarray, k: int = len(DIGIT_CLASSES)) -> np.ndarray:
+    m = np.zeros((k, k), np.int64)
+    np.add.at(m, (y, pred), 1)
+    return m
+
+
+def symbol_threshold(probs: np.ndarray, y: np.ndarray, max_err: float) -> tuple[float, dict]:
+    """Threshold on the merged-symbol confidence (as ``read_number`` decides ``unsure``) keeping at
+    most ``max_err`` of accepted boxes wrong."""
+    sp = symbol_probs(probs)
+    conf, ok = sp.max(1), sp.argmax(1) == np.minimum(y, 10)
+    t = min_threshold(conf, ok, max_err)
+    t = math.ceil(t * 1e6) / 1e6
+    acc = conf >= t
+    return t, {"coverage": round(float(acc.mean()), 4), "accepted_error": round(float((~ok[acc]).mean()), 5),
+               "n": int(len(y)), "accepted": int(acc.sum())}

@@ -1,0 +1,59 @@
+"""The digit-box CNN (torch, training only), its ONNX export and the cv2.dnn agreement check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn as nn
+
+from extract.digits import CROP_SIZE, crops_to_blob
+from schemas.records import DIGIT_CLASSES
+
+
+def _block(i: int, o: int) -> list[nn.Module]:
+    return [nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True)]
+
+
+class DigitNet(nn.Module):
+    """~140k parameters, ~7M multiply-adds per 32x32 crop (the first conv strides: CPU budget)."""
+
+    def __init__(self, n_classes: int = len(DIGIT_CLASSES)) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 32, 5, stride=2, padding=2, bias=False), nn.BatchNorm2d(32), nn.ReLU(inplace=True),
+            *_block(32, 32), nn.MaxPool2d(2),
+            *_block(32, 64), *_block(64, 64), nn.MaxPool2d(2),
+            *_block(64, 128), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(128, n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+@torch.no_grad()
+def logits_of(model: DigitNet, x: np.ndarray, batch: int = 1024) -> np.ndarray:
+    model.eval()
+    xs = torch.from_numpy(crops_to_blob(x))
+    return torch.cat([model(xs[i:i + batch]) for i in range(0, len(xs), batch)]).numpy().astype(np.float64)
+
+
+def export_onnx(model: DigitNet, path: Path) -> None:
+    model.eval()
+    dummy = torch.zeros(1, 1, CROP_SIZE, CROP_SIZE)
+    torch.onnx.export(model, dummy, str(path), opset_version=13, dynamo=False, input_names=["input"],
+                      output_names=["logits"], dynamic_axes={"input": {0: "n"}, "logits": {0: "n"}})
+
+
+def check_cv2(path: Path, model: DigitNet, x: np.ndarray) -> float:
+    net = cv2.dnn.readNetFromONNX(str(path))
+    worst = 0.0
+    for n in (1, 7, min(len(x), 64)):
+        blob = crops_to_blob(x[:n])
+        net.setInput(blob)
+        got = np.asarray(net.forward()).reshape(n, -1)
+        want = logits_of(model, x[:n])
+        worst = max(worst, float(np.abs(got - want).max()))
+    return worst
