@@ -17,29 +17,39 @@ from extract.cache import OutcomeCache, outcome_key
 from extract.decode import DecodeError, decode_file
 from extract.digits import DigitReader
 from extract.header import header_crops, read_headers
+from extract.model_store import current_model
 from extract.read_page import read_fields
 from extract.register import RegisterFailure, register_page
 from schemas.layout import load_layout
 from schemas.reasons import Reason
 from schemas.records import FileOutcome, InputFile, PageReading, PageRejection
-from schemas.settings import Settings
+from schemas.settings import LearnSettings, Settings
 from schemas.version import pipeline_version
 
 log = logging.getLogger(__name__)
 TRANSIENT = {Reason.TOOL_TIMEOUT, Reason.INTERNAL_ERROR}
 
 
+def default_reader(models_dir: str | None = None) -> DigitReader:
+    """The promoted current model of ``models_dir`` (default: ``PINDAI_MODELS_DIR`` or the state
+    folder, see ``schemas.settings.LearnSettings``), else the packaged one. The pointer is read on
+    every call (a few bytes), so a long-lived process picks up a promotion at its next chunk."""
+    files = current_model(models_dir if models_dir is not None else LearnSettings().models_dir)
+    return _reader(str(files.onnx) if files else None)
+
+
 @cache
-def default_reader() -> DigitReader:
-    """One reader per process: the ONNX model is loaded once, not per file."""
-    return DigitReader()
+def _reader(onnx: str | None) -> DigitReader:
+    """One reader per model per process: the ONNX model is loaded once, not per file (promoted
+    version folders never change, so the path is a safe key)."""
+    return DigitReader(onnx) if onnx else DigitReader()
 
 
 def process_file(item: InputFile, settings: Settings, reader: DigitReader | None = None,
                  headers: list[tuple[PageReading, dict[str, np.ndarray]]] | None = None) -> FileOutcome:
     """Decode, register and read every page of ``item``. When ``headers`` is a list, each read
     page's header crops are appended to it, to be OCR'd in one batch by the caller."""
-    reader = reader or default_reader()
+    reader = reader or default_reader(settings.learn.models_dir)
     outcome = FileOutcome(file=item)
     if item.identity is None:
         outcome.failure = Reason.BAD_NAME
@@ -98,7 +108,7 @@ def process_chunk(items: list[InputFile], settings: Settings) -> list[FileOutcom
 
     cv2.setNumThreads(1)  # parallelism comes from the worker pool, one process per core
     cache = OutcomeCache(Path(settings.cache_dir)) if settings.cache_dir else None
-    reader = default_reader()
+    reader = default_reader(settings.learn.models_dir)
     versions = (pipeline_version(), reader.version, settings.read.model_dump_json())
     keys = [outcome_key(item, *versions) for item in items]
     cached = [cache.get(k, item) if cache else None for k, item in zip(keys, items, strict=True)]

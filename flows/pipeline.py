@@ -22,8 +22,9 @@ from transform.validate import build_result
 Progress = Callable[[int, int, int], None]  # (files done, files total, pages done)
 
 
-def model_version() -> str:
-    return default_reader().version
+def model_version(models_dir: str | None = None) -> str:
+    """The version of the model the reader uses (promoted current, else packaged): provenance."""
+    return default_reader(models_dir).version
 
 
 def process_plan(plan: BatchPlan, settings: Settings, progress: Progress | None = None) -> list[FileOutcome]:
@@ -50,8 +51,9 @@ def process_plan(plan: BatchPlan, settings: Settings, progress: Progress | None 
     return outcomes
 
 
-def finish(plan: BatchPlan, outcomes: list[FileOutcome], register: RegisterSource = None) -> BatchResult:
-    result = build_result(outcomes, model_version(), pipeline_version(), plan.ignored, plan.skipped_links,
+def finish(plan: BatchPlan, outcomes: list[FileOutcome], register: RegisterSource = None,
+           models_dir: str | None = None) -> BatchResult:
+    result = build_result(outcomes, model_version(models_dir), pipeline_version(), plan.ignored, plan.skipped_links,
                           register=load_register(register))
     result.warnings = list(plan.warnings)
     return result
@@ -63,5 +65,5 @@ def run_pipeline(input_dir: Path, releases_dir: Path, settings: Settings | None 
     register = load_register(register)  # read once, for validation and for the release
     plan = plan_batch(input_dir)
     outcomes = process_plan(plan, settings, progress)
-    result = finish(plan, outcomes, register)
+    result = finish(plan, outcomes, register, settings.learn.models_dir)
     return result, publish(result, releases_dir, input_dir, register=register)

@@ -7,6 +7,7 @@ e.g. ``PINDAI_MAX_PIXELS=80000000``) or by the CLI.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -33,9 +34,36 @@ class ReadSettings(BaseModel):
     header_ocr: bool = True
 
 
+def state_dir() -> Path:
+    """Where pindai keeps what it learns between runs (reviewed crops, promoted models):
+    ``PINDAI_STATE_DIR``, else ``.state/`` of the project checkout, else ``~/.pindai``."""
+    env = os.environ.get("PINDAI_STATE_DIR")
+    if env:
+        return Path(env)
+    root = Path(__file__).resolve().parents[1]
+    return root / ".state" if (root / "pyproject.toml").exists() else Path.home() / ".pindai"
+
+
+def _state_path(env: str, name: str) -> str:
+    return os.environ.get(env) or str(state_dir() / name)
+
+
+class LearnSettings(BaseModel):
+    """Learning from the stewards (``pindai review apply`` -> ``pindai model update``)."""
+
+    # Labelled box crops from the stewards' decisions: npz shards + index.jsonl (append-only).
+    reviewed_dir: str = Field(default_factory=lambda: _state_path("PINDAI_REVIEWED_DIR", "reviewed"))
+    # Promoted digit models (<models_dir>/<version>/digits.onnx|json and a ``current`` pointer);
+    # the reader uses the current one when there is one, else the packaged model.
+    models_dir: str = Field(default_factory=lambda: _state_path("PINDAI_MODELS_DIR", "models"))
+    # A form's boxes are held out for evaluation when sha256("<region>/<form type>") % this == 0.
+    held_out_every: int = 5
+
+
 class Settings(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     read: ReadSettings = Field(default_factory=ReadSettings)
+    learn: LearnSettings = Field(default_factory=LearnSettings)
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
     chunk_files: int = Field(24, description="files per Prefect task")
     cache_dir: str | None = Field(None, description="finished per-file work, reused by reruns")
@@ -47,7 +75,7 @@ class Settings(BaseModel):
             env = os.environ.get(f"PINDAI_{name.upper()}")
             if env is not None and name not in overrides:
                 setattr(s, name, int(env))
-        for section in (s.limits, s.read):
+        for section in (s.limits, s.read, s.learn):
             for name in type(section).model_fields:
                 env = os.environ.get(f"PINDAI_{name.upper()}")
                 if env is not None:
