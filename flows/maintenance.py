@@ -4,17 +4,26 @@ republish. Each is thin wiring over plain functions; none modifies a published r
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 
 from flows.digitize import digitize_batch
+from load import reviewed_store
 from load.release import publish
 from load.reopen import read_result, resolve_release
+from schemas.learning import SkippedField, StoreReport, StoreSkip
+from schemas.records import BatchResult
 from schemas.register import load_register
+from schemas.settings import Settings
 from transform.corrections import CorrectionReport, apply_corrections
 from transform.reconcile import with_cross_form_tables
+from transform.reviewed import label_decisions
 from transform.validate import refresh_file_statuses
+
+log = logging.getLogger(__name__)
 
 
 @flow(name="rerun-failed")
@@ -44,6 +53,26 @@ def _apply_task(release: str, corrections_csv: str, reviewer: str, register_file
     return with_cross_form_tables(result, register), report
 
 
+@task(name="store-reviewed-crops", cache_policy=NO_CACHE)
+def _store_task(release: str, result: BatchResult, report: CorrectionReport, source_root: str | None) -> StoreReport:
+    """The decided fields' box crops, labelled, into the reviewed-crop store (``pindai model update``
+    learns from them). Never raises: applying corrections must not depend on it."""
+    settings = Settings.from_env()
+    store = settings.learn.reviewed_dir
+    try:
+        fields, skipped = label_decisions(result.forms, report.applied, Path(source_root) if source_root else None,
+                                          settings)
+        return reviewed_store.append(store, fields, at=report.at, model_version=result.model_version,
+                                     release_id=Path(release).name, held_out_every=settings.learn.held_out_every,
+                                     skipped=skipped)
+    except Exception as exc:  # noqa: BLE001
+        log.exception("storing reviewed crops failed")
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())
+        return StoreReport(store=store, skipped=[SkippedField(region_code=e.region_code, form_type=e.form_type,
+                                                              field_id=e.field_id, reason=StoreSkip.INTERNAL_ERROR,
+                                                              detail=detail) for e in report.applied])
+
+
 @flow(name="apply-corrections")
 def apply_corrections_flow(corrections_csv: str, releases_dir: str, reviewer: str = "steward",
                            register_file: str | None = None) -> dict:
@@ -54,7 +83,10 @@ def apply_corrections_flow(corrections_csv: str, releases_dir: str, reviewer: st
     run = json.loads((release / "run.json").read_text("utf-8"))
     new = publish(result, Path(releases_dir), Path(run["input_dir"]) if run.get("input_dir") else None,
                   register=register_file)
-    return {"release": str(new), "report": CorrectionReport.model_validate(report).model_dump(mode="json")}
+    report = CorrectionReport.model_validate(report)
+    stored = _store_task(str(release), result, report, run.get("input_dir"))
+    return {"release": str(new), "report": report.model_dump(mode="json"),
+            "reviewed": StoreReport.model_validate(stored).model_dump(mode="json")}
 
 
 @flow(name="publish-release")
