@@ -20,7 +20,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 console = Console(stderr=True, soft_wrap=True)  # messages stay one line (greppable, no mid-path breaks)
 out = Console(soft_wrap=True)
 
-EXIT_OK, EXIT_USAGE, EXIT_INPUT, EXIT_WRITE, EXIT_VERIFY = 0, 2, 3, 4, 5
+EXIT_OK, EXIT_USAGE, EXIT_INPUT, EXIT_WRITE, EXIT_VERIFY, EXIT_NO_TRAIN = 0, 2, 3, 4, 5, 6
 
 
 @app.command()
@@ -167,6 +167,103 @@ def review_apply(
     out.print(f"applied {len(rep['applied'])} correction(s) to {len(rep['forms_changed'])} form(s); "
               f"newly verified {len(rep['newly_verified'])}, still flagged {len(rep['still_flagged'])}")
     out.print(f"new release: {res['release']}")
+    stored = res.get("reviewed") or {}
+    out.print(f"labelled crops: {stored.get('boxes', 0)} box(es) of {stored.get('fields', 0)} field(s) stored in "
+              f"{escape(str(stored.get('store', '')))} ({stored.get('held_out_boxes', 0)} held out for evaluation)")
+    skipped = Counter(s["reason"] for s in stored.get("skipped", []))
+    if skipped:
+        out.print("  not stored: " + ", ".join(f"{n} field(s) {r}" for r, n in sorted(skipped.items())))
+
+
+model_app = typer.Typer(no_args_is_help=True, help="The digit reader: learn from the stewards' decisions.")
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("update")
+def model_update(
+    samples: Annotated[int, typer.Option(help="fine-tuning samples")] = 40_000,
+    minutes: Annotated[float | None, typer.Option(help="or a wall-clock budget for fine-tuning")] = None,
+    base_train: Annotated[int, typer.Option(help="synthesized base crops trained on (not to forget)")] = 12_000,
+    base_test: Annotated[int, typer.Option(help="synthesized base crops the models are compared on")] = 3_000,
+    base_calib: Annotated[int, typer.Option(help="synthesized crops for the temperature and threshold")] = 2_000,
+    reviewed_frac: Annotated[float, typer.Option(help="share of each batch from the reviewed crops")] = 0.5,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    threads: Annotated[int, typer.Option(help="torch threads")] = 1,
+    reviewed_dir: Annotated[Path | None, typer.Option(help="reviewed-crop store (default PINDAI_REVIEWED_DIR)")]
+    = None,
+    models_dir: Annotated[Path | None, typer.Option(help="model store (default PINDAI_MODELS_DIR)")] = None,
+) -> None:
+    """Fine-tune the reader on the stewards' crops (plus base data), compare it with the current model on
+    held-out reviewed forms, and promote it only when it is better. Needs the train extra (torch)."""
+    from schemas.learning import UpdateError, UpdateProblem
+    from schemas.settings import Settings
+    from training.update import UpdateOptions, update_model
+
+    learn = Settings.from_env().learn
+    opts = UpdateOptions(samples=samples, minutes=minutes, base_train=base_train, base_test=base_test,
+                         base_calib=base_calib, reviewed_frac=reviewed_frac, seed=seed, threads=threads)
+    try:
+        report = update_model(reviewed_dir or learn.reviewed_dir, models_dir or learn.models_dir, opts,
+                              log=lambda m: console.print(escape(m)))
+    except UpdateError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        code = {UpdateProblem.NO_TORCH: EXIT_NO_TRAIN, UpdateProblem.EMPTY_STORE: EXIT_INPUT,
+                UpdateProblem.NO_TRAINING_CROPS: EXIT_INPUT, UpdateProblem.NO_HELD_OUT_CROPS: EXIT_INPUT}
+        raise typer.Exit(code.get(exc.problem, EXIT_WRITE)) from exc
+    _print_update(report)
+
+
+def _print_update(report: dict) -> None:
+    table = Table(title=f"{report['current']} (current) vs {report['candidate']} (candidate)")
+    table.add_column("data")
+    table.add_column("metric")
+    table.add_column("current", justify="right")
+    table.add_column("candidate", justify="right")
+    for part in ("reviewed", "base"):
+        cur, cand = report["scores"]["current"][part], report["scores"]["candidate"][part]
+        name = "held-out reviewed" if part == "reviewed" else "base test"
+        for k in ("boxes", "digit_acc", "symbol_acc", "coverage", "accepted_error", "threshold"):
+            table.add_row(f"{name}" if k == "boxes" else "", k, str(cur[k]), str(cand[k]))
+    out.print(table)
+    verdict = "[green]promoted[/]" if report["promoted"] else "[yellow]not promoted[/]"
+    out.print(f"{verdict}: {', '.join(report['verdicts'])}")
+    out.print(f"rule: {report['rule']}")
+    if report.get("installed"):
+        out.print(f"current model: {report['candidate']} ({escape(report['installed'])})")
+    out.print(f"report: {escape(report['report'])}")
+
+
+@model_app.command("status")
+def model_status(
+    reviewed_dir: Annotated[Path | None, typer.Option(help="reviewed-crop store (default PINDAI_REVIEWED_DIR)")]
+    = None,
+    models_dir: Annotated[Path | None, typer.Option(help="model store (default PINDAI_MODELS_DIR)")] = None,
+) -> None:
+    """The model the reader uses, the reviewed-crop store's size and the last update's outcome."""
+    from extract.model_store import current_model, last_report, versions
+    from extract.process import default_reader
+    from load.reviewed_store import summary
+    from schemas.settings import Settings
+
+    learn = Settings.from_env().learn
+    mdir, rdir = str(models_dir or learn.models_dir), str(reviewed_dir or learn.reviewed_dir)
+    files = current_model(mdir)
+    reader = default_reader(mdir)
+    where = f"promoted, {files.onnx.parent}" if files else "packaged (no promoted model)"
+    out.print(f"current model: {reader.version} ({escape(where)})")
+    out.print(f"model store: {escape(mdir)} ({len(versions(mdir))} promoted version(s))")
+    s = summary(rdir)
+    out.print(f"reviewed crops: {s['boxes']} box(es) from {s['forms']} form(s), {s['held_out_boxes']} box(es) of "
+              f"{s['held_out_forms']} form(s) held out; {s['corrected_boxes']} from corrections "
+              f"({escape(rdir)})")
+    last = last_report(mdir)
+    if last is None:
+        out.print("last update: none")
+    else:
+        path, rep = last
+        out.print(f"last update: {rep.get('at')} candidate {rep.get('candidate')} "
+                  f"{'promoted' if rep.get('promoted') else 'not promoted'} ({', '.join(rep.get('verdicts', []))}); "
+                  f"report {escape(str(path))}")
 
 
 @app.command("eval")
