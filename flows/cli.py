@@ -193,8 +193,7 @@ def model_update(
     = None,
     models_dir: Annotated[Path | None, typer.Option(help="model store (default PINDAI_MODELS_DIR)")] = None,
 ) -> None:
-    """Fine-tune the reader on the stewards' crops (plus base data), compare it with the current model on
-    held-out reviewed forms, and promote it only when it is better. Needs the train extra (torch)."""
+    """Fine-tune the reader on the stewards' crops, compare it with the current model, promote it only if better."""
     from schemas.learning import UpdateError, UpdateProblem
     from schemas.settings import Settings
     from training.update import UpdateOptions, update_model

@@ -89,6 +89,17 @@ def apply_corrections_flow(corrections_csv: str, releases_dir: str, reviewer: st
             "reviewed": StoreReport.model_validate(stored).model_dump(mode="json")}
 
 
+@flow(name="update-digit-model")
+def update_digit_model(samples: int = 40_000, minutes: float | None = None, seed: int = 0) -> dict:
+    """Fine-tune the digit reader on the stewards' reviewed crops and promote it only when it is better
+    (``training.update``; needs the ``train`` extra). Returns the comparison report."""
+    from training.update import UpdateOptions, update_model
+
+    learn = Settings.from_env().learn
+    opts = UpdateOptions(samples=samples, minutes=minutes, seed=seed)
+    return update_model(learn.reviewed_dir, learn.models_dir, opts)
+
+
 @flow(name="publish-release")
 def publish_release(source_release: str, releases_dir: str, provinces: list[str] | None = None,
                     register_file: str | None = None) -> dict:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from prefect.deployments.runner import RunnerDeployment
 
 from flows.digitize import digitize_batch
-from flows.maintenance import apply_corrections_flow, publish_release, rerun_failed
+from flows.maintenance import apply_corrections_flow, publish_release, rerun_failed, update_digit_model
 
 
 def deployments() -> list[RunnerDeployment]:
@@ -16,6 +16,8 @@ def deployments() -> list[RunnerDeployment]:
         rerun_failed.to_deployment(name="pindai-rerun-failed", tags=["pindai"]),
         apply_corrections_flow.to_deployment(name="pindai-apply-corrections", tags=["pindai"]),
         publish_release.to_deployment(name="pindai-publish-release", tags=["pindai"]),
+        update_digit_model.to_deployment(name="pindai-update-digit-model", tags=["pindai"],
+                                         description="Learn from the stewards' decisions; promote only if better"),
     ]
 
 

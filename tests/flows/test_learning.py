@@ -48,7 +48,7 @@ def loop(prefect_server, small_batch: Path, tmp_path_factory: pytest.TempPathFac
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PINDAI_STATE_DIR", str(root / "state"))
         mp.setenv("PINDAI_HELD_OUT_EVERY", str(every))
-        settings = Settings.from_env(workers=1)
+        settings = Settings.from_env(workers=1, cache_dir=str(root / "cache"))
         _, release = run_pipeline(batch, root / "releases", settings)
         rows = [{"region_code": t.region_code, "form_type": t.form_type.value, "field_id": fid, "old_value": "",
                  "new_value": "-" if v is None else str(v), "reviewer": "Rina Wulandari", "reason": ""}
@@ -154,7 +154,11 @@ def test_model_update_promotes_only_a_better_model_and_the_reader_uses_it(loop) 
     assert res.exit_code == 0 and version in res.output and "held out" in res.output
 
     # The next run reads with the promoted model (the per-file cache does not hide it) and says so.
+    cache = Path(loop["settings"].cache_dir)
+    before = {p.name for p in cache.rglob("*.json")}
     _, release = run_pipeline(loop["batch"], loop["root"] / "releases", loop["settings"])
+    after = {p.name for p in cache.rglob("*.json")}
+    assert before and len(after - before) == len(before)  # every file read again, under new keys
     assert json.loads((release / "manifest.json").read_text())["model_version"] == version
     part = ds.partitioning(pa.schema([("province_code", pa.string())]), flavor="hive")
     prov = ds.dataset(release / "provenance", format="parquet", partitioning=part).to_table().to_pylist()
