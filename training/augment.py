@@ -20,6 +20,7 @@ import numpy as np
 
 from extract.digits import CROP_SIZE, crop_boxes
 from schemas.layout import Rect
+from training.glyphs import elastic
 
 CLASS_MARK = 10
 CLASS_BLANK = 11
@@ -33,6 +34,8 @@ def _u(rng: np.random.Generator, a: float, b: float) -> float:
 def _ink_alpha_digit(rng: np.random.Generator, img28: np.ndarray, canvas_hw: tuple[int, int],
                      box: tuple[float, float, float, float], free: bool = False) -> np.ndarray:
     """Warp a 28x28 white-on-black digit into the canvas as ink alpha (0..1) inside ``box``."""
+    if rng.random() < 0.4:  # a writer's own wobble: no two hands bend a stroke the same way
+        img28 = np.clip(elastic(rng, img28.astype(np.float32), alpha=_u(rng, 0.5, 2.2)), 0, 255).astype(np.uint8)
     ys, xs = np.nonzero(img28 > 30)
     if len(xs) == 0:
         return np.zeros(canvas_hw, np.float32)
