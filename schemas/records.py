@@ -112,6 +112,9 @@ class Correction(BaseModel):
     reason: str
     boxes_changed: list[int] = Field(default_factory=list)
     probability: float | None = None
+    # automatic corrections: the lowest probability the reader gave, among the boxes changed, to
+    # the symbol the box was changed to (a strong runner-up vs a long shot)
+    box_probability: float | None = None
 
 
 class Suggestion(BaseModel):

@@ -224,6 +224,12 @@ def _components(unsure: list[str], rules: list[Rule]) -> list[tuple[list[str], l
     return out
 
 
+def _changed_min_p(r: FieldReading, c: Candidate) -> float | None:
+    """The lowest probability of the new symbol among the changed boxes (None: nothing changed)."""
+    ps = [float(symbol_probs(r.digits[i].probs)[c.symbols[i]]) for i in c.changed]
+    return round(min(ps), 6) if ps else None
+
+
 def _provenance(r: FieldReading, c: Candidate) -> str:
     parts = []
     for i in c.changed:
@@ -280,7 +286,8 @@ def solve(readings: list[FieldReading], values: Values, field_ids: list[str], ru
                     why = f"confirmed: the reading is the unique solution of {names}"
                 result.corrections.append(Correction(field_id=f, old=r.value, new=c.value, by="auto", at="",
                                                      reason=why, boxes_changed=list(c.changed),
-                                                     probability=round(c.prob, 6)))
+                                                     probability=round(c.prob, 6),
+                                                     box_probability=_changed_min_p(r, c)))
                 result.values[f] = c.value
                 result.resolved.add(f)
             else:

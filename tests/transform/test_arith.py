@@ -28,11 +28,21 @@ def test_unsure_digit_settled_by_a_sum_is_auto_corrected() -> None:
     (c,) = form.corrections
     assert (c.field_id, c.old, c.new, c.by, c.boxes_changed) == ("votes_2", 20, 70, "auto", [1])
     assert "box 2: 2 (p=0.60) -> 7 (p=0.38)" in c.reason
-    assert form.reasons == [Reason.AUTO_CORRECTED]
-    assert form.status == Status.NEEDS_REVIEW  # a changed number waits for a steward by default
-    trusting = validate_form(draft(v, unsure={"votes_2": {1: {"2": 0.6, "7": 0.38}}}),
-                             settings=ValidationSettings(auto_can_verify=True))
-    assert trusting.status == Status.VERIFIED and trusting.reasons == [Reason.AUTO_CORRECTED]
+    assert c.box_probability == 0.38
+    assert form.reasons == [Reason.AUTO_CORRECTED]  # distinguishable from a form read cleanly
+    assert form.status == Status.VERIFIED  # the new digit was a strong runner-up (p 0.38 >= 0.1)
+    strict = validate_form(draft(v, unsure={"votes_2": {1: {"2": 0.6, "7": 0.38}}}),
+                           settings=ValidationSettings(auto_verify_min_p=None))
+    assert strict.status == Status.NEEDS_REVIEW and strict.reasons == [Reason.AUTO_CORRECTED]
+
+
+def test_long_shot_correction_waits_for_a_steward() -> None:
+    v = consistent_ppwp()  # the rules want 7 in box 2, which the reader gave only p 0.05
+    form = validate_form(draft(v, unsure={"votes_2": {1: {"2": 0.8, "7": 0.05}}}))
+    assert form.values["votes_2"] == 70
+    (c,) = form.corrections
+    assert c.box_probability == 0.05
+    assert form.status == Status.NEEDS_REVIEW and form.reasons == [Reason.AUTO_CORRECTED]
 
 
 def test_confident_reading_breaking_a_rule_stays_as_read() -> None:
@@ -84,7 +94,7 @@ def test_two_unsure_fields_in_chained_rules_resolve_uniquely() -> None:
     changed = {c.field_id: (c.old, c.new) for c in form.corrections}
     assert changed["valid_votes"] == (184, 189)
     assert changed["total_votes"] == (199, 194)
-    assert form.status == Status.NEEDS_REVIEW
+    assert form.status == Status.VERIFIED  # both new digits were strong runners-up (p 0.45)
     assert form.reasons == [Reason.AUTO_CORRECTED]
 
 
