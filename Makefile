@@ -53,9 +53,15 @@ run: setup
 test: setup
 	@$(PY) -m pytest -q
 
+# Training only: torch (the `train` extra) and handwriting-like fonts for synthetic digits.
+MODEL_FONTS := fonts-dancingscript fonts-kristi fonts-comic-neue fonts-humor-sans fonts-breip
+
 model: setup
+	@missing=""; for p in $(MODEL_FONTS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
 	@$(PY) -m pip install -q -e '.[dev,train]'
-	@$(PY) scripts/train_digits.py
+	@PY=$(PY) bash scripts/make_model.sh
 
 bench: setup
 	@$(PY) scripts/bench.py

@@ -38,6 +38,9 @@ def generate(
     inconsistent_rate: Annotated[float, typer.Option(help="share of forms with realistic officer mistakes")] = 0.0,
     register: Annotated[Path | None, typer.Option(help="TPS register (kpu2024-wilayah-tps.json format)")] = None,
     workers: Annotated[int, typer.Option(help="processes")] = 0,
+    source: Annotated[list[str] | None, typer.Option(
+        help="write with only these handwriting sources (mnist, ardis, strokes; repeatable): a batch of hands "
+             "a cross-source model never saw")] = None,
 ) -> None:
     """Generate realistic filled-in forms with known numbers (truth.jsonl) for testing and demos."""
     from synth.generate import GenerateOptions, generate_batch
@@ -49,6 +52,12 @@ def generate(
         opts_kwargs["form_types"] = form_type
     if workers:
         opts_kwargs["workers"] = workers
+    if source:
+        bad = sorted(set(source) - {"mnist", "ardis", "strokes"})
+        if bad:
+            console.print(f"[red]error:[/] unknown handwriting source(s) {', '.join(bad)} (mnist, ardis, strokes)")
+            raise typer.Exit(EXIT_USAGE)
+        opts_kwargs["sources"] = source
     try:
         opts = GenerateOptions(**opts_kwargs)
     except ValueError as exc:

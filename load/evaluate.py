@@ -86,6 +86,9 @@ class EvalReport(BaseModel):
     overall: Group
     by_quality: dict[str, Group]
     by_form_type: dict[str, Group]
+    # forms the officers filled in consistently (no injected mistake), by quality: the share of these
+    # that is verified is what a steward is spared
+    consistent_by_quality: dict[str, Group] = Field(default_factory=dict)
     confusion: list[list[int]]  # [truth class][read class], classes as DIGIT_CLASSES
     mistakes_injected: int = 0
     mistakes_caught: int = 0  # forms with an injected mistake that were not verified
@@ -142,13 +145,15 @@ def score(records: list[FormRecord], truths: list[TruthForm], release: str = "",
     overall = Group()
     by_quality: dict[str, Group] = defaultdict(Group)
     by_type: dict[str, Group] = defaultdict(Group)
+    consistent: dict[str, Group] = defaultdict(Group)
     confusion = np.zeros((N, N), np.int64)
     report = EvalReport(release=release, truth=truth, overall=overall, by_quality={}, by_form_type={},
                         confusion=[], unexpected_forms=sorted(f"{k[0]}_{k[1]}" for k in by_key if k not in known))
 
     for t in truths:
         quality = t.pages[0].quality if t.pages else "unknown"
-        groups = (overall, by_quality[quality], by_type[t.form_type.value])
+        groups = (overall, by_quality[quality], by_type[t.form_type.value],
+                  *((consistent[quality],) if t.consistent and not t.mistakes else ()))
         record = by_key.get((t.region_code, t.form_type.value))
         outcome, wrong = form_outcome(t, record)
         readings = {r.field_id: r for r in record.readings} if record is not None else {}
@@ -190,6 +195,7 @@ def score(records: list[FormRecord], truths: list[TruthForm], release: str = "",
 
     report.by_quality = dict(sorted(by_quality.items()))
     report.by_form_type = dict(sorted(by_type.items()))
+    report.consistent_by_quality = dict(sorted(consistent.items()))
     report.confusion = confusion.tolist()
     return report
 
@@ -214,7 +220,8 @@ def _pct(a: Accuracy) -> str:
 
 def group_rows(report: EvalReport) -> list[tuple[str, Group]]:
     return ([("all", report.overall)] + [(f"quality={q}", g) for q, g in report.by_quality.items()]
-            + [(f"form={f}", g) for f, g in report.by_form_type.items()])
+            + [(f"form={f}", g) for f, g in report.by_form_type.items()]
+            + [(f"consistent,{q}", g) for q, g in report.consistent_by_quality.items()])
 
 
 def format_report(report: EvalReport) -> str:
@@ -233,6 +240,11 @@ def format_report(report: EvalReport) -> str:
               f"silent errors (verified, wrong): {report.silent_error_count}",
               f"injected mistakes caught: {report.mistakes_caught}/{report.mistakes_injected}"
               + "".join(f"; {k} {c}/{n}" for k, (c, n) in sorted(report.mistakes_by_kind.items()))]
+    if report.consistent_by_quality:
+        lines.append("consistent forms verified: " + ", ".join(
+            f"{q} {g.outcomes['verified_right'] + g.outcomes['verified_wrong']}/{g.forms} "
+            f"({(g.outcomes['verified_right'] + g.outcomes['verified_wrong']) / max(g.forms, 1):.1%})"
+            for q, g in report.consistent_by_quality.items()))
     for e in report.silent_errors[:10]:
         lines.append(f"  SILENT {e.region_code} {e.form_type} ({e.quality}): {e.wrong_fields}")
     for e in report.mistakes_missed[:10]:

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole digit-reader recipe (`make model`): harvest page crops from generated batches, then train
+# the main model and the two cross-source models and package the main one into extract/models/.
+# Each harvest is skipped when its .npz exists; rendered synthesized crops are cached in build/digits-cache/.
+# About an hour on 2 idle cores. Needs ../shared/handwriting and the `train` extra (torch).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+D=build/digits-pages
+mkdir -p "$D"
+harvest() {  # out forms seed quality split [form types...]
+  local out=$1 forms=$2 seed=$3 quality=$4 split=$5; shift 5
+  [ -f "$D/$out.npz" ] || "$PY" scripts/harvest_crops.py --forms "$forms" --seed "$seed" --quality "$quality" \
+    --split "$split" --form-types "${@:-ppwp}" --out "$D/$out.npz"
+}
+# test split (never trained on): calibration and test pages
+harvest test-mixed 120 101 mixed test
+harvest test-scan 100 102 scan test
+harvest calib-mixed 60 103 mixed test
+harvest calib2-mixed 80 104 mixed test
+# train split
+harvest train-scan 150 1 scan train ppwp ppwp-salinan dpr
+harvest train-fax 60 2 fax train ppwp ppwp-salinan dpr
+harvest train-photo 70 3 photo train ppwp ppwp-salinan dpr
+harvest train-dhasil 4 4 mixed train dhasil-ppwp
+# The packaged main model was warm-started from the previous reader's state dict (digits-v2, kept in
+# build/digits-cache/init-digits-v2.pt on the machine that trained it); without it, train from scratch longer.
+INIT=()
+SAMPLES=1000000
+if [ -f build/digits-cache/init-digits-v2.pt ]; then INIT=(--init build/digits-cache/init-digits-v2.pt); SAMPLES=500000; fi
+"$PY" scripts/train_digits.py --out "${OUT:-extract/models}" \
+  --pages $D/train-scan.npz $D/train-fax.npz $D/train-photo.npz $D/train-dhasil.npz \
+  --calib-pages $D/calib-mixed.npz $D/calib2-mixed.npz --test-pages $D/test-mixed.npz $D/test-scan.npz \
+  --page-frac 0.5 --samples "$SAMPLES" --lr 2e-3 "${INIT[@]}" --xs-samples 600000
