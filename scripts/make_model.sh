@@ -18,6 +18,14 @@ harvest test-mixed 120 101 mixed test
 harvest test-scan 100 102 scan test
 harvest calib-mixed 60 103 mixed test
 harvest calib2-mixed 80 104 mixed test
+# test split written by one real source only: where each cross-source model's threshold is chosen
+if [ ! -f "$D/xs-mnist.npz" ]; then
+  [ -f build/xs/mnist-only/truth.jsonl ] || "$PY" -m flows.cli generate build/xs/mnist-only --forms 150 --seed 501 \
+    --quality mixed --source mnist --inconsistent-rate 0.1
+  "$PY" scripts/harvest_crops.py --batch-dir build/xs/mnist-only --out "$D/xs-mnist.npz"
+fi
+[ -f "$D/xs-ardis.npz" ] || "$PY" scripts/harvest_crops.py --forms 120 --seed 107 --quality mixed --split test \
+  --sources ardis --out "$D/xs-ardis.npz"
 # train split
 harvest train-scan 150 1 scan train ppwp ppwp-salinan dpr
 harvest train-fax 60 2 fax train ppwp ppwp-salinan dpr
@@ -30,5 +38,5 @@ SAMPLES=1000000
 if [ -f build/digits-cache/init-digits-v2.pt ]; then INIT=(--init build/digits-cache/init-digits-v2.pt); SAMPLES=500000; fi
 "$PY" scripts/train_digits.py --out "${OUT:-extract/models}" \
   --pages $D/train-scan.npz $D/train-fax.npz $D/train-photo.npz $D/train-dhasil.npz \
-  --calib-pages $D/calib-mixed.npz $D/calib2-mixed.npz --test-pages $D/test-mixed.npz $D/test-scan.npz \
+  --calib-pages $D/calib-mixed.npz $D/calib2-mixed.npz $D/xs-mnist.npz $D/xs-ardis.npz --test-pages $D/test-mixed.npz $D/test-scan.npz \
   --page-frac 0.5 --samples "$SAMPLES" --lr 2e-3 "${INIT[@]}" --xs-samples 600000
