@@ -273,10 +273,20 @@ REVIEW_SOFT_RULES = frozenset({"R5S.gap", "R13"})
 # --------------------------------------------------------------------------- readings-level rules
 
 def bubble_results(readings: Iterable[FieldReading], values: Values) -> list[RuleResult]:
-    """R11 (soft): the blackened bubbles, where confidently read, match the number in the boxes."""
+    """R11 (soft): the blackened bubbles, where confidently read, match the number in the boxes.
+    R11.unclear: bubbles marked unclearly (a half-filled bubble, two in a column) that do not read as
+    the number either: not evidence of a value, but a doubt -- an officer who blackened 8 under a
+    written 3 was measured to produce exactly this when a photo blurs another column."""
     out = []
     for r in readings:
         v = values.get(r.field_id, r.value)
+        if r.bubble_value is not None and not r.bubble_confident and r.bubble_value != v:
+            out.append(RuleResult(rule_id="R11.unclear", severity=SOFT, fields=[r.field_id],
+                                  expected=float(r.bubble_value), found=None if v is None else float(v),
+                                  message_id=f"{r.field_id}: bulatan tidak jelas (terbaca {r.bubble_value}) dan "
+                                             f"berbeda dengan angka ({v})",
+                                  message_en=f"{r.field_id}: the bubbles are unclearly marked (read as "
+                                             f"{r.bubble_value}) and differ from the digits ({v})"))
         if r.bubble_value is not None and r.bubble_confident and r.bubble_value != v:
             out.append(RuleResult(rule_id="R11.bubbles", severity=SOFT, fields=[r.field_id],
                                   expected=float(r.bubble_value), found=None if v is None else float(v),

@@ -107,6 +107,17 @@ def test_bubbles_disagreeing_with_confident_digits() -> None:
     assert form.values["votes_2"] == 70
 
 
+def test_unclear_bubbles_that_differ_from_the_digits_are_a_doubt() -> None:
+    d = draft(consistent_ppwp(), bubbles={"votes_2": 928})  # an 8 blackened under a written 3, a blur elsewhere
+    d.pages[2][0].fields[1].bubble_confident = False
+    form = validate_form(d)
+    assert form.status == Status.NEEDS_REVIEW and "R11.unclear" in _flags(form)
+    assert Reason.BUBBLES_DISAGREE in form.reasons
+    d = draft(consistent_ppwp(), bubbles={"votes_2": 70})  # unclear but agreeing: no doubt
+    d.pages[2][0].fields[1].bubble_confident = False
+    assert validate_form(d).status == Status.VERIFIED
+
+
 def test_dpt_differing_across_forms_of_a_tps_is_r13() -> None:
     v = consistent_ppwp()
     outs = [outcome(v, FormType.PPWP), outcome(v | {k: NEIGHBOUR[k] for k in PAGE1}, FormType.PPWP_SALINAN)]
