@@ -972,9 +972,11 @@ def render(r: dict) -> str:  # noqa: C901  (one report, top to bottom)
             "hand costs coverage (more forms to review), never a wrong published number."
             + (f" On page crops this model reads {cs.get('digit_acc', 0):.2%} of {un['source'].upper()} digits right."
                if cs else "") + "\n")
+        from load.evaluate import EvalReport
+
         for name in ("unseen-no-mnist", "unseen-packaged"):
             if name in un:
-                text = format_report(un[name]["report"])
+                text = format_report(EvalReport.model_validate(un[name]["report"]))
                 text = "\n".join(x for x in text.splitlines()
                                  if not x.startswith(("release:", "truth:", "confusion", " ")) and x.strip())
                 add(f"**{name}** ({un[name]['model']}):\n\n```\n{text.strip()}\n```\n")
