@@ -198,6 +198,9 @@ def model_update(
     reviewed_frac: Annotated[float, typer.Option(help="share of each batch from the reviewed crops")] = 0.5,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     threads: Annotated[int, typer.Option(help="torch threads")] = 1,
+    base_source: Annotated[list[str] | None, typer.Option(
+        help="real handwriting sources of the base data (repeatable; those the current model was trained on; "
+             "default all)")] = None,
     reviewed_dir: Annotated[Path | None, typer.Option(help="reviewed-crop store (default PINDAI_REVIEWED_DIR)")]
     = None,
     models_dir: Annotated[Path | None, typer.Option(help="model store (default PINDAI_MODELS_DIR)")] = None,
@@ -209,7 +212,8 @@ def model_update(
 
     learn = Settings.from_env().learn
     opts = UpdateOptions(samples=samples, minutes=minutes, base_train=base_train, base_test=base_test,
-                         base_calib=base_calib, reviewed_frac=reviewed_frac, seed=seed, threads=threads)
+                         base_calib=base_calib, reviewed_frac=reviewed_frac, seed=seed, threads=threads,
+                         base_sources=base_source)
     try:
         report = update_model(reviewed_dir or learn.reviewed_dir, models_dir or learn.models_dir, opts,
                               log=lambda m: console.print(escape(m)))

@@ -41,11 +41,13 @@ def stroke_digits(n: int, seed: int, writers: int = 40) -> tuple[np.ndarray, np.
     return out, labels.astype(np.int64)
 
 
-def digit_pool(part: Part, hw_dir: Path | None, strokes: int = 1500) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(images, labels, source names) of the handwriting in ``part``, plus ``strokes`` stroke-hand digits."""
+def digit_pool(part: Part, hw_dir: Path | None, strokes: int = 1500,
+               sources: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(images, labels, source names) of the handwriting in ``part``, plus ``strokes`` stroke-hand digits.
+    ``sources``: only these real sources (the ones the model was trained on; None: all there are)."""
     images, labels, names = [], [], []
     if hw_dir is not None and Path(hw_dir).is_dir():
-        for s in load_sources(Path(hw_dir), SOURCES):
+        for s in load_sources(Path(hw_dir), tuple(x for x in SOURCES if sources is None or x in sources)):
             i = np.arange(len(s))
             mask = {"test": i % 5 == 0, "calib": (i % 20 == 1), "train": (i % 5 != 0) & (i % 20 != 1)}[part]
             images.append(s.images[mask])
@@ -72,6 +74,7 @@ def render_set(images: np.ndarray, labels: np.ndarray, n: int, seed: int) -> dic
     return {"x": x, "y": lab.astype(np.int64)}
 
 
-def base_set(part: Part, n: int, seed: int, hw_dir: Path | None) -> tuple[dict[str, np.ndarray], list[str]]:
-    images, labels, names = digit_pool(part, hw_dir)
+def base_set(part: Part, n: int, seed: int, hw_dir: Path | None,
+             sources: list[str] | None = None) -> tuple[dict[str, np.ndarray], list[str]]:
+    images, labels, names = digit_pool(part, hw_dir, sources=sources)
     return render_set(images, labels, n, seed), names
