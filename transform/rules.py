@@ -280,20 +280,18 @@ def bubble_results(readings: Iterable[FieldReading], values: Values) -> list[Rul
     out = []
     for r in readings:
         v = values.get(r.field_id, r.value)
-        if r.bubble_value is not None and not r.bubble_confident and r.bubble_value != v:
-            out.append(RuleResult(rule_id="R11.unclear", severity=SOFT, fields=[r.field_id],
-                                  expected=float(r.bubble_value), found=None if v is None else float(v),
-                                  message_id=f"{r.field_id}: bulatan tidak jelas (terbaca {r.bubble_value}) dan "
-                                             f"berbeda dengan angka ({v})",
-                                  message_en=f"{r.field_id}: the bubbles are unclearly marked (read as "
-                                             f"{r.bubble_value}) and differ from the digits ({v})"))
-        if r.bubble_value is not None and r.bubble_confident and r.bubble_value != v:
-            out.append(RuleResult(rule_id="R11.bubbles", severity=SOFT, fields=[r.field_id],
-                                  expected=float(r.bubble_value), found=None if v is None else float(v),
-                                  message_id=f"{r.field_id}: bulatan yang dihitamkan ({r.bubble_value}) "
-                                             f"berbeda dengan angka ({v})",
-                                  message_en=f"{r.field_id}: the blackened bubbles ({r.bubble_value}) differ "
-                                             f"from the digits ({v})"))
+        b = r.bubble_value
+        if b is None or b == v:
+            continue
+        if r.bubble_confident:
+            rule, text_id, text_en = ("R11.bubbles", f"bulatan yang dihitamkan ({b})", f"the blackened bubbles ({b})")
+        else:
+            rule, text_id, text_en = ("R11.unclear", f"bulatan tidak jelas (terbaca {b}) dan",
+                                      f"the bubbles are unclearly marked (read as {b}) and")
+        out.append(RuleResult(rule_id=rule, severity=SOFT, fields=[r.field_id], expected=float(b),
+                              found=None if v is None else float(v),
+                              message_id=f"{r.field_id}: {text_id} berbeda dengan angka ({v})",
+                              message_en=f"{r.field_id}: {text_en} differ from the digits ({v})"))
     return out
 
 
