@@ -660,7 +660,10 @@ def main() -> None:
         args.out = Path("/tmp/pindai-digits-quick") if args.quick else ROOT / "extract" / "models"
     if args.xs_out is None:
         args.xs_out = args.cache / "xs-quick" if args.quick else ROOT / "training" / "cross-source"
-    torch.set_num_threads(args.procs)
+    # OMP_THREAD_LIMIT below torch's thread count corrupts training (training.update.torch_threads)
+    from training.update import torch_threads
+
+    torch.set_num_threads(torch_threads(args.procs))
     # the renderer forks workers: OpenCV's thread pool must not be running in the parent when it does
     cv2.setNumThreads(1)
     run(args)
