@@ -732,7 +732,10 @@ def render(r: dict) -> str:  # noqa: C901  (one report, top to bottom)
         "`.venv/bin/python scripts/bench.py --only SECTION` (it replaces that section here and keeps the rest)."
         + (" Sections measured at (UTC): " + ", ".join(f"{k} {v['started'][11:19]}" for k, v in
                                                        r["section_runs"].items()) + "." if r.get("section_runs")
-           else "") + "\n")
+           else "")
+        + (f" The last full run (every section, from {r['full_run']['batches']}) took "
+           f"**{r['full_run']['seconds'] / 60:.1f} min** ({r['full_run']['started']})." if r.get("full_run") else "")
+        + "\n")
     add(f"Machine: {m['cpus']} cores ({m['cpu']}), {m['memory_gb']} GB, Python {m['python']}, {m['tesseract']}. "
         f"Code: commit {m['commit']} + {m['dirty_files']} uncommitted files, pipeline {m['pipeline']}, digit model "
         f"{m['model']}. Load average before/after: {', '.join(f'{x:.2f}' for x in r['load_before'])} / "
@@ -1070,6 +1073,10 @@ def main(argv: list[str] | None = None) -> int:
                 r.setdefault(key, value)
             r["command"] = f"{prev.get('command', '')}, then {r['command']}"
             r["total_seconds"] = sum(r["section_seconds"].values()) + r["setup_seconds"]
+    if only == set(SECTIONS):  # the 20-minute budget is about this: every section, batches included
+        cached = not any(r.get("generation_seconds", {}).values())
+        r["full_run"] = {"seconds": r["total_seconds"], "started": r["started"],
+                         "batches": "cached batches" if cached else "an empty .bench/, every batch generated"}
     tmp = results.with_suffix(".tmp")
     tmp.write_text(json.dumps(r, indent=1, default=_json_default))
     tmp.replace(results)
