@@ -50,7 +50,16 @@ run: setup
 	    --inconsistent-rate 0.2; fi
 	@$(PINDAI) run $(SAMPLES) --out $(RELEASES) --register schemas/data/register-mini.json
 
-test: setup
+# The tests also exercise `pindai model update`, which trains with torch (the `train` extra: a test and
+# training dependency, never a run-time one, so `make run` does not install it).
+STAMP_TRAIN := .state/train-$(shell cat pyproject.toml | sha256sum | cut -c1-12).ok
+
+$(STAMP_TRAIN): $(STAMP_VENV)
+	@echo "installing the train extra (torch, CPU) for the tests"
+	@$(PY) -m pip install -q -e '.[dev,train]'
+	@touch $@
+
+test: setup $(STAMP_TRAIN)
 	@$(PY) -m pytest -q
 
 # Training only: torch (the `train` extra) and handwriting-like fonts for synthetic digits.
