@@ -53,6 +53,7 @@ from harvest_crops import report  # noqa: E402
 from extract.digits import CROP_SIZE, DigitReader, softmax, symbol_probs  # noqa: E402
 from schemas.records import DIGIT_CLASSES  # noqa: E402
 from synth.digit_sources import DigitSet, default_handwriting_dir, load_sources  # noqa: E402
+from training import torch_threads  # noqa: E402
 from training.augment import render_clean_boxes, render_many  # noqa: E402
 from training.calibrate import (  # noqa: E402
     MAX_ACCEPTED_ERROR,
@@ -660,9 +661,7 @@ def main() -> None:
         args.out = Path("/tmp/pindai-digits-quick") if args.quick else ROOT / "extract" / "models"
     if args.xs_out is None:
         args.xs_out = args.cache / "xs-quick" if args.quick else ROOT / "training" / "cross-source"
-    # OMP_THREAD_LIMIT below torch's thread count corrupts training (training.update.torch_threads)
-    from training.update import torch_threads
-
+    # OMP_THREAD_LIMIT below torch's thread count corrupts training (training.torch_threads)
     torch.set_num_threads(torch_threads(args.procs))
     # the renderer forks workers: OpenCV's thread pool must not be running in the parent when it does
     cv2.setNumThreads(1)

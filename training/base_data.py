@@ -13,32 +13,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import cv2
 import numpy as np
 
 from synth.digit_sources import SOURCES, load_sources
-from synth.strokes import StrokeHand
 from training.augment import CLASS_BLANK, CLASS_MARK, render_many
+from training.glyphs import stroke_digits
 
 Part = Literal["train", "calib", "test"]
 _SEEDS = {"train": 101, "calib": 202, "test": 303}  # stroke-hand writers differ per split
 MARK_FRAC, BLANK_FRAC = 0.10, 0.08
-
-
-def stroke_digits(n: int, seed: int, writers: int = 40) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` procedural digits (28 x 28, white on black, MNIST-like framing) from ``writers`` hands."""
-    rng = np.random.default_rng(seed)
-    hands = [StrokeHand(rng) for _ in range(writers)]
-    labels = rng.integers(0, 10, n)
-    out = np.zeros((n, 28, 28), np.uint8)
-    for i, lab in enumerate(labels):
-        g = hands[i % writers].glyph(str(lab), 40, float(rng.uniform(2.5, 5.5)), rng)
-        h, w = g.shape
-        s = 20 / max(h, w)
-        g = cv2.resize(g, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-        y0, x0 = (28 - g.shape[0]) // 2, (28 - g.shape[1]) // 2
-        out[i, y0:y0 + g.shape[0], x0:x0 + g.shape[1]] = np.clip(g * 255, 0, 255).astype(np.uint8)
-    return out, labels.astype(np.int64)
 
 
 def digit_pool(part: Part, hw_dir: Path | None, strokes: int = 1500,
@@ -53,9 +36,10 @@ def digit_pool(part: Part, hw_dir: Path | None, strokes: int = 1500,
             images.append(s.images[mask])
             labels.append(s.labels[mask].astype(np.int64))
             names.append(s.source)
-    si, sl = stroke_digits(strokes, _SEEDS[part])
+    # one new procedural writer per digit, as the main training's synthetic source (training.glyphs)
+    si, sl = stroke_digits(max(1, strokes // 10), _SEEDS[part])
     images.append(si)
-    labels.append(sl)
+    labels.append(sl.astype(np.int64))
     names.append("strokes")
     return np.concatenate(images), np.concatenate(labels), names
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -44,6 +43,7 @@ from load.reviewed_store import ReviewedData, read_store
 from schemas.learning import UpdateError, UpdateProblem, UpdateVerdict
 from schemas.records import CLASS_BLANK, CLASS_NODIGIT, DIGIT_CLASSES
 from synth.digit_sources import default_handwriting_dir
+from training import torch_threads
 from training.base_data import base_set
 from training.calibrate import MAX_ACCEPTED_ERROR, fit_temperature, symbol_threshold
 
@@ -70,14 +70,6 @@ class UpdateOptions(BaseModel):
     hw_dir: str | None = None  # real handwriting for the base data (default ../shared/handwriting)
     # real sources of the base data: the ones the current model was trained on (None: every one there is)
     base_sources: list[str] | None = None
-
-
-def torch_threads(asked: int) -> int:
-    """Threads for torch, never more than OMP_THREAD_LIMIT allows. Measured: with OMP_THREAD_LIMIT=1
-    (which pindai sets for Tesseract) and torch.set_num_threads(2), the fine-tune produced a garbage
-    model (17.7% digit accuracy, identical on every run); with the two agreeing it learns normally."""
-    limit = os.environ.get("OMP_THREAD_LIMIT", "")
-    return max(1, min(asked, int(limit))) if limit.isdigit() and int(limit) > 0 else max(1, asked)
 
 
 def require_torch() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from training.update import torch_threads
+from training import torch_threads
 
 
 @pytest.mark.parametrize(("limit", "asked", "want"), [("1", 2, 1), ("4", 2, 2), ("", 2, 2), (None, 3, 3),
