@@ -518,6 +518,10 @@ class Bench:
         paths = save_report(rep, BENCH / "eval")
         self.r["accuracy"] = {"run": p, "report": rep, "paths": {k: str(v) for k, v in paths.items()}}
 
+    def unseen_dir(self) -> Path:
+        return (BENCH / "batches" /
+                f"ppwp-mixed-{UNSEEN_SOURCE}-p{PROVINCE}-n{self.sizes['unseen_forms']}-s{SEEDS['unseen']}")
+
     def unseen(self) -> None:
         """Handwriting the model never saw: the no-MNIST model reads a batch written only by MNIST writers
         (test split), beside the packaged model on the same pages."""
@@ -528,7 +532,7 @@ class Bench:
             log(f"unseen: {UNSEEN_MODEL} missing (make model writes it); skipped")
             return
         forms = self.sizes["unseen_forms"]
-        out = BENCH / "batches" / f"ppwp-mixed-{UNSEEN_SOURCE}-p{PROVINCE}-n{forms}-s{SEEDS['unseen']}"
+        out = self.unseen_dir()
         if not (out / ".complete").exists():
             from synth.generate import GenerateOptions, generate_batch
 
@@ -554,7 +558,6 @@ class Bench:
                 res[name] = {"run": p, "report": rep, "model": meta["version"] if "no-mnist" in name else "packaged"}
             res["forms"], res["source"], res["model_meta"] = forms, UNSEEN_SOURCE, meta
             self.r["unseen"] = res
-            self._unseen_batch = out
         finally:
             shutil.rmtree(models, ignore_errors=True)
 
@@ -567,8 +570,8 @@ class Bench:
         from extract.model_store import last_report, promote
         from load.evaluate import load_records, load_truth
 
-        out = getattr(self, "_unseen_batch", None)
-        if out is None or "unseen-no-mnist" not in self.r.get("unseen", {}):
+        out = self.unseen_dir()
+        if "unseen-no-mnist" not in self.r.get("unseen", {}):
             log("learning: needs the unseen section in the same run; skipped")
             return
         work = Path(tempfile.mkdtemp(prefix="learning-", dir=BENCH))
