@@ -26,6 +26,7 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from extract.plan import BatchPlan, chunks, plan_batch
+from extract.pool import reading_pool
 from extract.process import process_chunk
 from flows.pipeline import finish
 from load.release import publish
@@ -98,7 +99,7 @@ def read_all(plan: BatchPlan, settings: Settings, dask_address: str | None = Non
     if not parts:
         return outcomes
     workers = max(1, settings.workers)
-    _POOL = ProcessPoolExecutor(max_workers=workers) if workers > 1 and not dask_address else None
+    _POOL = reading_pool(workers) if workers > 1 and not dask_address else None
     try:
         with _runner(settings, dask_address) as runner:
             futures = [runner.submit(read_chunk_task, parameters={"items": p, "settings": settings}) for p in parts]

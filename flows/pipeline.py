@@ -7,10 +7,11 @@ overhead is measured against, and what tests of the core use.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from pathlib import Path
 
 from extract.plan import BatchPlan, chunks, plan_batch
+from extract.pool import reading_pool
 from extract.process import default_reader, process_chunk
 from load.release import publish
 from schemas.records import BatchResult, FileOutcome
@@ -45,7 +46,7 @@ def process_plan(plan: BatchPlan, settings: Settings, progress: Progress | None 
         for p in parts:
             done(process_chunk(p, settings))
         return outcomes
-    with ProcessPoolExecutor(max_workers=settings.workers) as pool:
+    with reading_pool(settings.workers) as pool:
         for fut in as_completed([pool.submit(process_chunk, p, settings) for p in parts]):
             done(fut.result())
     return outcomes
