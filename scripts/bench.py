@@ -248,11 +248,21 @@ def _environ(extra: dict | None) -> dict:
 def _rusage() -> dict:
     import resource
 
+    import psutil
+
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     # CPU seconds of the whole run (parent + every worker and tool it waited for): unlike wall time,
-    # hardly changed by other programs competing for the cores.
+    # hardly changed by other programs competing for the cores. Reading workers are children of the
+    # still-running fork server (extract.pool), which reaped them: its own and its children's CPU count.
+    live = 0.0
+    for c in psutil.Process().children():
+        try:
+            t = c.cpu_times()
+            live += t.user + t.system + t.children_user + t.children_system
+        except psutil.Error:
+            pass
     return {"self_maxrss_mb": me.ru_maxrss / 1024, "children_maxrss_mb": kids.ru_maxrss / 1024,
-            "cpu_s": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime}
+            "cpu_s": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime + live}
 
 
 def _stage_seconds(outcomes) -> dict:  # noqa: ANN001
