@@ -46,7 +46,8 @@ def current_model(models_dir: Path | str | None) -> ModelFiles | None:
 
 
 def promote(models_dir: Path | str, onnx: Path, meta: dict) -> ModelFiles:
-    """Install a model under its version and point ``current`` at it."""
+    """Install a model under its version and point ``current`` at it (with its second opinion's
+    network, ``meta["second_opinion"]["model"]``, copied from beside ``onnx``)."""
     root = Path(models_dir)
     version = str(meta["version"])
     if not _VERSION.match(version):
@@ -56,6 +57,9 @@ def promote(models_dir: Path | str, onnx: Path, meta: dict) -> ModelFiles:
     if not final.exists():
         tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{version}-"))
         shutil.copyfile(onnx, tmp / "digits.onnx")
+        if meta.get("second_opinion"):
+            name = Path(str(meta["second_opinion"]["model"])).name
+            shutil.copyfile(Path(onnx).parent / name, tmp / name)
         (tmp / "digits.json").write_text(json.dumps(meta, indent=1) + "\n", "utf-8")
         os.replace(tmp, final)
     _write_atomic(root / POINTER, version + "\n")

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole digit-reader recipe (`make model`): harvest page crops from generated batches, then train
-# the main model and the two cross-source models and package the main one into extract/models/.
+# the main model and the two cross-source models, twice (each with a second opinion trained apart), and
+# package the main pair into extract/models/ (the cross-source pairs into training/cross-source/).
 # Each harvest is skipped when its .npz exists; rendered synthesized crops are cached in build/digits-cache/.
-# About an hour on 2 idle cores. Needs ../shared/handwriting and the `train` extra (torch).
+# About 1.5 hours on 2 idle cores. Needs ../shared/handwriting and the `train` extra (torch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -31,12 +32,19 @@ harvest train-scan 150 1 scan train ppwp ppwp-salinan dpr
 harvest train-fax 60 2 fax train ppwp ppwp-salinan dpr
 harvest train-photo 70 3 photo train ppwp ppwp-salinan dpr
 harvest train-dhasil 4 4 mixed train dhasil-ppwp
+# The second opinions first: every variant trained again, apart (other seeds, from scratch), cached under
+# the tag "v5b"; their own packages go to build/ and are not used.
+"$PY" scripts/train_digits.py --out build/digits-v5b --xs-out build/xs-v5b --tag v5b --seed 17 \
+  --pages $D/train-scan.npz $D/train-fax.npz $D/train-photo.npz $D/train-dhasil.npz \
+  --calib-pages $D/calib-mixed.npz $D/calib2-mixed.npz $D/xs-mnist.npz $D/xs-ardis.npz --test-pages $D/test-mixed.npz $D/test-scan.npz \
+  --page-frac 0.5 --samples 1000000 --lr 3e-3 --xs-samples 600000 --variants no-mnist no-ardis main
+# Then the first networks, packaged with their second opinions.
 # The packaged main model was warm-started from the previous reader's state dict (digits-v2, kept in
 # build/digits-cache/init-digits-v2.pt on the machine that trained it); without it, train from scratch longer.
 INIT=()
 SAMPLES=1000000
 if [ -f build/digits-cache/init-digits-v2.pt ]; then INIT=(--init build/digits-cache/init-digits-v2.pt); SAMPLES=500000; fi
-"$PY" scripts/train_digits.py --out "${OUT:-extract/models}" \
+"$PY" scripts/train_digits.py --out "${OUT:-extract/models}" --tag v4 --second-tag v5b \
   --pages $D/train-scan.npz $D/train-fax.npz $D/train-photo.npz $D/train-dhasil.npz \
   --calib-pages $D/calib-mixed.npz $D/calib2-mixed.npz $D/xs-mnist.npz $D/xs-ardis.npz --test-pages $D/test-mixed.npz $D/test-scan.npz \
   --page-frac 0.5 --samples "$SAMPLES" --lr 2e-3 "${INIT[@]}" --xs-samples 600000

@@ -41,13 +41,21 @@ def ece(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
     return float(e)
 
 
-def min_threshold(conf: np.ndarray, correct: np.ndarray, max_err: float) -> float:
-    """Smallest threshold t such that among conf >= t at most ``max_err`` are wrong."""
+def wilson_upper(wrong: np.ndarray, n: np.ndarray, z: float = 1.645) -> np.ndarray:
+    """One-sided upper confidence bound (Wilson score; z = 1.645: 95%) of an error rate wrong / n."""
+    p = wrong / n
+    return (p + z * z / (2 * n) + z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n)
+
+
+def min_threshold(conf: np.ndarray, correct: np.ndarray, max_err: float, bound: bool = False) -> float:
+    """Smallest threshold t such that among conf >= t at most ``max_err`` are wrong (``bound``: such
+    that the 95% upper confidence bound of that share is at most ``max_err``: the calibration pages
+    are a sample, and a threshold fitted to the point estimate is too low about half the time)."""
     order = np.argsort(-conf)
     c, ok = conf[order], correct[order]
     wrong = np.cumsum(~ok)
     n = np.arange(1, len(c) + 1)
-    good = wrong / n <= max_err
+    good = (wilson_upper(wrong, n) if bound else wrong / n) <= max_err
     # the accepted set must be a prefix ending where confidence changes
     last = np.nonzero(good & np.r_[c[1:] < c[:-1], True])[0]
     if len(last) == 0:
@@ -69,13 +77,22 @@ def confusion(y: np.ndarray, pred: np.ndarray, k: int = len(DIGIT_CLASSES)) -> n
     return m
 
 
-def symbol_threshold(probs: np.ndarray, y: np.ndarray, max_err: float) -> tuple[float, dict]:
+def symbol_threshold(probs: np.ndarray, y: np.ndarray, max_err: float, bound: bool = False) -> tuple[float, dict]:
     """Threshold on the merged-symbol confidence (as ``read_number`` decides ``unsure``) keeping at
-    most ``max_err`` of accepted boxes wrong."""
+    most ``max_err`` of accepted boxes wrong (``bound``: with 95% confidence, see ``min_threshold``)."""
     sp = symbol_probs(probs)
     conf, ok = sp.max(1), sp.argmax(1) == np.minimum(y, 10)
-    t = min_threshold(conf, ok, max_err)
+    t = min_threshold(conf, ok, max_err, bound)
     t = math.ceil(t * 1e6) / 1e6
     acc = conf >= t
     return t, {"coverage": round(float(acc.mean()), 4), "accepted_error": round(float((~ok[acc]).mean()), 5),
                "n": int(len(y)), "accepted": int(acc.sum())}
+
+
+def second_temperature(first: np.ndarray, second: np.ndarray, y: np.ndarray, temperature: float,
+                       gate: float) -> float:
+    """The pair's temperature, fitted where the pair speaks: on the boxes whose first-network
+    merged-symbol probability is below ``gate`` (all boxes when fewer than 50 are)."""
+    doubt = symbol_probs(softmax(first, temperature)).max(1) < gate
+    both = (first + second) / 2
+    return fit_temperature(both[doubt], y[doubt]) if doubt.sum() >= 50 else fit_temperature(both, y)

@@ -3,10 +3,11 @@
 Steps, top to bottom in ``update_model``:
 
 1. the reviewed-crop store (``load.reviewed_store``), split by form: train / held-out;
-2. the current model (promoted current, else packaged) as a trainable net (``training.weights``);
+2. the current model (promoted current, else packaged) as trainable nets (``training.weights``): the
+   first network and, where the model has one, its second opinion's;
 3. base data (``training.base_data``): synthesized crops, so the update does not forget;
-4. fine-tune (``training.fit.train_model``): base crops with the reviewed train crops mixed into
-   every batch at ``reviewed_frac``, warm-started from the current weights;
+4. fine-tune (``training.fit.train_model``) each network: base crops with the reviewed train crops
+   mixed into every batch at ``reviewed_frac``, warm-started from the current weights;
 5. export (``training.net.export_onnx``), check that cv2.dnn agrees with torch;
 6. calibrate: temperature fitted on base calibration crops plus the reviewed train crops;
    acceptance threshold for <= 0.2% accepted error on the reviewed train crops (crops cut from
@@ -37,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel
 
-from extract.digits import DigitReader, _model_files, softmax, symbol_probs
+from extract.digits import DigitReader, _model_files, symbol_probs
 from extract.model_store import current_model, promote, write_report
 from load.reviewed_store import ReviewedData, read_store
 from schemas.learning import UpdateError, UpdateProblem, UpdateVerdict
@@ -45,7 +46,7 @@ from schemas.records import CLASS_BLANK, CLASS_NODIGIT, DIGIT_CLASSES
 from synth.digit_sources import default_handwriting_dir
 from training import torch_threads
 from training.base_data import base_set
-from training.calibrate import MAX_ACCEPTED_ERROR, fit_temperature, symbol_threshold
+from training.calibrate import MAX_ACCEPTED_ERROR, fit_temperature, second_temperature, symbol_threshold
 
 RULE = ("promote when, on the held-out reviewed crops, the candidate's merged-symbol accuracy (then its coverage "
         "at its threshold) beats the current model's and its accepted error stays <= 0.2% (or, where the current "
@@ -172,35 +173,54 @@ def update_model(reviewed_dir: Path | str, models_dir: Path | str, options: Upda
     log(f"base data ({', '.join(sources)}): {len(base_tr['y'])} train, {len(base_cal['y'])} calibration, "
         f"{len(base_te['y'])} test crops in {time.perf_counter() - t0:.0f}s")
 
-    # 4. fine-tune, warm-started from the current weights
-    net = net_from_onnx(cur_onnx, np.concatenate([base_tr["x"][:1024], train.x[:1024]]))
+    # 4. fine-tune each network (the second opinion's too), warm-started from the current weights
+    sample = np.concatenate([base_tr["x"][:1024], train.x[:1024]])
+    nets = [cur_onnx] + ([current.second_path] if current.second_path is not None else [])
+    models = []
     t0 = time.perf_counter()
-    model, seen = train_model(base_tr, opts.samples, opts.seed, "update", batch=opts.batch, minutes=opts.minutes,
-                              pages={"x": train.x, "y": train.y}, page_frac=opts.reviewed_frac,
-                              init=net.state_dict(), max_lr=opts.max_lr)
+    for i, path in enumerate(nets):
+        model, seen = train_model(base_tr, opts.samples, opts.seed + i, "update" if i == 0 else "update-second",
+                                  batch=opts.batch, minutes=opts.minutes, init=net_from_onnx(path, sample).state_dict(),
+                                  pages={"x": train.x, "y": train.y}, page_frac=opts.reviewed_frac,
+                                  max_lr=opts.max_lr)
+        models.append(model)
     train_seconds = time.perf_counter() - t0
 
     # 5.-8. export, calibrate, evaluate, decide, in a staging folder that promotion copies from
     staging = Path(tempfile.mkdtemp(prefix="pindai-update-"))
     try:
-        onnx_path = staging / "digits.onnx"
-        export_onnx(model, onnx_path)
-        diff = check_cv2(onnx_path, model, base_te["x"])
+        names = ["digits.onnx"] + ([current.second_path.name] if current.second_path is not None else [])
+        diff = 0.0
+        for model, name in zip(models, names, strict=True):
+            export_onnx(model, staging / name)
+            diff = max(diff, check_cv2(staging / name, model, base_te["x"]))
         if diff > 1e-3:
             raise UpdateError(UpdateProblem.EXPORT_MISMATCH, f"cv2.dnn and torch differ by {diff:.2e}")
+        onnx_path = staging / "digits.onnx"
         cal_x = np.concatenate([base_cal["x"], train.x])
         cal_y = np.concatenate([base_cal["y"], train.y])
-        cal_logits = logits_of(model, cal_x)
-        temperature = fit_temperature(cal_logits, cal_y)
-        n_base = len(base_cal["y"])
-        t_cal, _ = symbol_threshold(softmax(cal_logits[n_base:], temperature), train.y, MAX_ACCEPTED_ERROR)
-        threshold = max(current.accept_threshold, t_cal)  # an update never loosens acceptance
+        cal_logits = [logits_of(m, cal_x) for m in models]
+        temperature = fit_temperature(cal_logits[0], cal_y)
+        second = None
+        if len(models) > 1:
+            t2 = second_temperature(cal_logits[0], cal_logits[1], cal_y, temperature, current.gate)
+            second = {**current.meta["second_opinion"], "temperature": t2}
         blob = onnx_path.read_bytes()
-        sha = hashlib.sha256(blob).hexdigest()
+        sha = hashlib.sha256(b"".join((staging / n).read_bytes() for n in names)).hexdigest()
         version = f"digits-{at:%Y%m%d}-{sha[:8]}"
-        meta = {**current.meta, "version": version, "temperature": temperature, "accept_threshold": threshold,
-                "max_accepted_error": MAX_ACCEPTED_ERROR, "onnx_sha256": sha, "onnx_bytes": len(blob),
-                "params": int(sum(p.numel() for p in model.parameters())), "parent_version": current.version}
+        meta = {**current.meta, "version": version, "temperature": temperature,
+                "accept_threshold": current.accept_threshold, "max_accepted_error": MAX_ACCEPTED_ERROR,
+                "onnx_sha256": hashlib.sha256(blob).hexdigest(), "onnx_bytes": len(blob),
+                "params": int(sum(p.numel() for m in models for p in m.parameters())),
+                "parent_version": current.version}
+        if second:
+            meta["second_opinion"] = second
+        (staging / "digits.json").write_text(json.dumps(meta), "utf-8")
+        # the threshold from what the pipeline will compute (second opinion, ink evidence included)
+        t_cal, _ = symbol_threshold(DigitReader(onnx_path, staging / "digits.json").predict(train.x), train.y,
+                                    MAX_ACCEPTED_ERROR)
+        threshold = max(current.accept_threshold, t_cal)  # an update never loosens acceptance
+        meta["accept_threshold"] = threshold
         (staging / "digits.json").write_text(json.dumps(meta), "utf-8")
         candidate = DigitReader(onnx_path, staging / "digits.json")
 

@@ -10,7 +10,17 @@ import cv2
 import numpy as np
 import pytest
 
-from extract.digits import CROP_SIZE, DigitReader, crop_boxes, read_number, symbol_probs
+from extract.digits import (
+    CROP_SIZE,
+    INK_CONTRAST_MAX,
+    DigitReader,
+    crop_boxes,
+    ink_contrast,
+    read_number,
+    softmax,
+    symbol_probs,
+    with_ink_evidence,
+)
 from schemas.layout import Rect
 from schemas.records import CLASS_BLANK, CLASS_NODIGIT, DIGIT_CLASSES
 
@@ -188,7 +198,31 @@ def test_packaged_metadata() -> None:
     assert meta["input_size"] == CROP_SIZE
     assert 0 < meta["accept_threshold"] < 1 and meta["temperature"] > 0
     onnx = Path(str(resources.files("extract").joinpath("models", "digits.onnx")))
-    assert onnx.stat().st_size < 2_000_000
+    files = [onnx] + ([onnx.parent / meta["second_opinion"]["model"]] if meta.get("second_opinion") else [])
+    assert sum(f.stat().st_size for f in files) < 2_000_000  # the committed weights, both networks
+
+
+def test_second_opinion_rereads_only_the_doubtful_boxes(reader: DigitReader, tmp_path: Path) -> None:
+    """A model whose second opinion is its own network with another temperature: boxes above the
+    gate keep the first reading, boxes below it get softmax(mean logits / T2)."""
+    models = Path(str(resources.files("extract").joinpath("models")))
+    (tmp_path / "digits.onnx").write_bytes((models / "digits.onnx").read_bytes())
+    (tmp_path / "again.onnx").write_bytes((models / "digits.onnx").read_bytes())
+    meta = {**reader.meta, "second_opinion": {"model": "again.onnx", "gate": 0.999, "temperature": 3.0}}
+    (tmp_path / "digits.json").write_text(json.dumps(meta), "utf-8")
+    pair = DigitReader(tmp_path / "digits.onnx")
+    assert pair.second_path == tmp_path / "again.onnx"
+    gray, H, rects = draw_box_page([None, "X", "-", None, "X"], px=0.7)  # small boxes: some doubt
+    crops = crop_boxes(gray, H, rects)
+    rng = np.random.default_rng(0)
+    crops = np.concatenate([crops, rng.integers(0, 256, (6, CROP_SIZE, CROP_SIZE), dtype=np.uint8)])  # noise
+    lg = reader.logits(crops)
+    first = with_ink_evidence(softmax(lg, reader.temperature), crops)
+    sure = symbol_probs(softmax(lg, reader.temperature)).max(1) >= 0.999
+    assert sure.any() and not sure.all()
+    got = pair.predict(crops)
+    np.testing.assert_allclose(got[sure], first[sure], atol=1e-9)
+    np.testing.assert_allclose(got[~sure], with_ink_evidence(softmax(lg, 3.0), crops)[~sure], atol=1e-5)
 
 
 def test_reader_marks_and_blank(reader: DigitReader) -> None:
@@ -261,5 +295,42 @@ def test_reader_on_generated_scanned_pages(reader: DigitReader, tmp_path: Path) 
             accepted_ok += list(right[sp.max(1) >= reader.accept_threshold])
     assert len(ok) == 3 * 84
     assert np.mean(ok) >= 0.98, f"{np.mean(ok):.3f} of {len(ok)} boxes read right"
-    assert len(accepted_ok) >= 0.9 * len(ok), f"only {len(accepted_ok)} of {len(ok)} boxes accepted"
+    # coverage on scans is 88% on the model card's test pages at a threshold chosen cross-source
+    assert len(accepted_ok) >= 0.85 * len(ok), f"only {len(accepted_ok)} of {len(ok)} boxes accepted"
     assert np.mean(accepted_ok) >= 0.99
+
+
+# ----------------------------------------------------------------------------- ink evidence
+def _boxed(paper: int = 235, border: int = 60) -> np.ndarray:
+    """A 32x32 crop: paper, the printed border in the edge band, a faint dotted guide inside."""
+    c = np.full((CROP_SIZE, CROP_SIZE), paper, np.uint8)
+    cv2.rectangle(c, (1, 1), (30, 30), border, 2)
+    c[8:25:3, 11] = c[8:25:3, 21] = paper - 25  # guide dots: light gray
+    return c
+
+
+def test_ink_contrast_separates_guide_dots_from_pen_strokes_whatever_the_light() -> None:
+    blank, dim = _boxed(), _boxed(paper=150, border=30)
+    written = _boxed()
+    cv2.line(written, (16, 7), (15, 25), 90, 2)  # a '1', lighter than the border
+    no_border = np.full((CROP_SIZE, CROP_SIZE), 240, np.uint8)
+    no_border[10, 10] = 200
+    r = ink_contrast(np.stack([blank, dim, written, no_border]))
+    assert r[0] < INK_CONTRAST_MAX and r[1] < INK_CONTRAST_MAX
+    assert r[2] > 0.7
+    assert r[3] > 1  # no border in the crop: says nothing
+
+
+def test_ink_evidence_tips_a_faint_box_to_blank_but_never_blanks_a_sure_digit() -> None:
+    crops = np.stack([_boxed(), _boxed(), _boxed()])
+    written = _boxed()
+    cv2.line(written, (16, 7), (15, 25), 40, 2)
+    crops = np.concatenate([crops, written[None]])
+    p = np.stack([probs_of([1], 0.6)[0], probs_of([B], 0.9)[0], probs_of([7], 0.99999)[0],
+                  probs_of([1], 0.6)[0]])
+    q = with_ink_evidence(p, crops)
+    assert np.allclose(q.sum(1), 1)
+    assert q[0].argmax() == B and q[1, B] > p[1, B]  # the guide read as '1' is blank now
+    assert q[2].argmax() == 7  # a faint box the network is sure holds a digit keeps it
+    assert q[2, 7] < 0.9999 and q[2, B] < 0.01  # ... a little less sure, and never confidently blank
+    assert np.array_equal(q[3], p[3])  # real ink: untouched

@@ -149,7 +149,11 @@ def test_model_update_promotes_only_a_better_model_and_the_reader_uses_it(loop) 
         assert meta["accept_threshold"] >= DigitReader().accept_threshold  # never loosened
     else:  # the rule said no: promote a real model by hand to check the reader's side of the store
         promote(learn.models_dir, _model_files()[0], {**DigitReader().meta, "version": "digits-test-promoted"})
-    version = current_model(learn.models_dir).version
+    files = current_model(learn.models_dir)
+    version = files.version
+    second = json.loads(files.meta.read_text()).get("second_opinion")
+    if second:  # the second opinion's network travels with the model
+        assert (files.onnx.parent / second["model"]).is_file()
 
     res = CliRunner().invoke(app, ["model", "status"])
     assert res.exit_code == 0 and version in res.output and "held out" in res.output
