@@ -17,10 +17,16 @@ hand and handwriting-like fonts.
   crops nor page crops of forms it wrote). Tested on page crops of forms the left-out source wrote:
   the honest estimate for handwriting no training set contains (issue #10).
 
+With ``--second-tag``, every variant is paired with a second network of the same recipe trained
+apart by an earlier run (``--tag`` = that tag): the boxes the first network reads below ``--gate``
+are read again and get the pair's averaged logits (``extract.digits.pair_probs``); every figure
+below is the pair's, as the pipeline computes it (the ink evidence included).
+
 Each model's temperature is fitted on calibration pages of its own sources. The acceptance
 threshold is the highest of: the main model's on its calibration pages, and each cross-source
 model's on calibration pages *of the source it never saw*, each the smallest confidence keeping at
-most 0.2% of accepted boxes wrong. So "confidently read" is chosen for writers the model has never
+most 0.2% of accepted boxes wrong (``--threshold-bound``: with 95% confidence). So "confidently
+read" is chosen for writers the model has never
 seen, and the coverage this leaves is reported. The main model is exported to ONNX, checked against
 cv2.dnn, and written with ``digits.json`` and ``MODEL_CARD.md``; the cross-source models are
 exported to ``training/cross-source/<variant>/`` (committed: ``make bench`` reads an unseen-handwriting
@@ -740,6 +746,7 @@ def main() -> None:
         sys.exit("handwriting sources not found (../shared/handwriting); pass --hw-dir")
     if args.quick:
         args.per_digit, args.samples, args.xs_samples, args.tag = 2, 3_000, 3_000, args.tag + "-quick"
+        args.second_tag = args.second_tag and args.second_tag + "-quick"
     if args.out is None:
         args.out = Path("/tmp/pindai-digits-quick") if args.quick else ROOT / "extract" / "models"
     if args.xs_out is None:
