@@ -549,7 +549,10 @@ def package(reader: TorchReader, out: Path, meta: dict, check_x: np.ndarray) -> 
         sys.exit(f"cv2.dnn disagrees with torch: {diff}")
     if reader.second is None and (out / SECOND_ONNX).exists():
         (out / SECOND_ONNX).unlink()
-    sha = hashlib.sha256(b"".join(path.read_bytes() for _, path in nets)).hexdigest()
+    # The version names what reads: the networks AND their calibration (the per-file cache is keyed by it).
+    calibration = json.dumps([meta.get("temperature"), meta.get("accept_threshold"), reader.gate,
+                              reader.second_temperature if reader.second is not None else None])
+    sha = hashlib.sha256(b"".join(path.read_bytes() for _, path in nets) + calibration.encode()).hexdigest()
     meta = {
         "version": f"digits-{dt.date.today():%Y%m%d}-{sha[:8]}",
         "classes": list(DIGIT_CLASSES),
@@ -739,7 +742,7 @@ def main() -> None:
                     help="give every variant a second opinion: its model cached by an earlier run with --tag TAG")
     ap.add_argument("--threshold-bound", action="store_true",
                     help="choose thresholds on the 95%% upper confidence bound of the accepted error")
-    ap.add_argument("--gate", type=float, default=0.999,
+    ap.add_argument("--gate", type=float, default=0.9995,
                     help="boxes the first network reads below this merged-symbol probability get the second opinion")
     args = ap.parse_args()
     if args.hw_dir is None or not args.hw_dir.is_dir():

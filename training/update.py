@@ -206,7 +206,9 @@ def update_model(reviewed_dir: Path | str, models_dir: Path | str, options: Upda
             t2 = second_temperature(cal_logits[0], cal_logits[1], cal_y, temperature, current.gate)
             second = {**current.meta["second_opinion"], "temperature": t2}
         blob = onnx_path.read_bytes()
-        sha = hashlib.sha256(b"".join((staging / n).read_bytes() for n in names)).hexdigest()
+        # the version names the networks and their calibration (the per-file cache is keyed by it)
+        calibration = json.dumps([temperature, current.accept_threshold, second]).encode()
+        sha = hashlib.sha256(b"".join((staging / n).read_bytes() for n in names) + calibration).hexdigest()
         version = f"digits-{at:%Y%m%d}-{sha[:8]}"
         meta = {**current.meta, "version": version, "temperature": temperature,
                 "accept_threshold": current.accept_threshold, "max_accepted_error": MAX_ACCEPTED_ERROR,
