@@ -136,6 +136,12 @@ def _page_fields(file: str, index: int, items: list[tuple[AppliedCorrection, Fie
                                                    f"the release read page {page.registration.page}")
     layout = load_layout(form_type).pages[reg.page - 1]
     H = np.asarray(reg.homography, np.float64)
+    # Cut every box of the page in one call, as the reader does (``extract.read_page``): the
+    # supersampling of ``crop_boxes`` follows the boxes' median size, so a field cut alone can
+    # differ by a resampling from what the reader saw.
+    page_crops = crop_boxes(img.gray, H, [r for f in layout.fields for r in f.boxes])
+    starts = dict(zip([f.id for f in layout.fields],
+                      np.cumsum([0] + [len(f.boxes) for f in layout.fields])[:-1].tolist(), strict=True))
     out: list[LabelledField | tuple[AppliedCorrection, StoreSkip, str]] = []
     for d, reading, p in items:
         f = next(f for f in layout.fields if f.id == d.field_id)
@@ -147,6 +153,7 @@ def _page_fields(file: str, index: int, items: list[tuple[AppliedCorrection, Fie
         if lab is None:
             out.append((d, StoreSkip.VALUE_DOES_NOT_FIT, f"{d.new} in {len(f.boxes)} boxes"))
             continue
-        out.append(LabelledField(decision=d, page=p, crops=crop_boxes(img.gray, H, f.boxes),
+        first = starts[f.id]
+        out.append(LabelledField(decision=d, page=p, crops=page_crops[first:first + len(f.boxes)],
                                  labels=lab[0], allowed=lab[1]))
     return out, None
