@@ -129,17 +129,20 @@ def with_ink_evidence(probs: np.ndarray, crops: np.ndarray) -> np.ndarray:
     return out
 
 
-def pair_probs(first: np.ndarray, second: Callable[[np.ndarray], np.ndarray], temperature: float, gate: float,
-               second_temperature: float) -> np.ndarray:
-    """Probabilities of a first network's logits ``first`` (N, 12) with a second opinion: rows whose
-    merged-symbol probability is below ``gate`` become ``softmax(mean of both logits /
-    second_temperature)``, ``second(indices)`` giving the second network's logits of those rows only
-    (the reader runs it on those crops alone; the trainer looks them up)."""
+def calibrated_probs(first: np.ndarray, crops: np.ndarray, temperature: float,
+                     second: Callable[[np.ndarray], np.ndarray] | None = None, gate: float = 1.0,
+                     second_temperature: float = 1.0) -> np.ndarray:
+    """What the reader reports for boxes ``crops`` whose first-network logits are ``first`` (N, 12):
+    ``softmax(first / temperature)``; with a second opinion, rows whose merged-symbol probability is
+    below ``gate`` become ``softmax(mean of both logits / second_temperature)``, ``second(indices)``
+    giving the second network's logits of those rows only (the reader runs it on those crops alone,
+    the trainer looks them up); then the ink evidence."""
     p = softmax(first, temperature)
-    doubt = np.flatnonzero(symbol_probs(p).max(axis=1) < gate)
-    if len(doubt):
-        p[doubt] = softmax((first[doubt] + second(doubt)) / 2, second_temperature)
-    return p
+    if second is not None:
+        doubt = np.flatnonzero(symbol_probs(p).max(axis=1) < gate)
+        if len(doubt):
+            p[doubt] = softmax((first[doubt] + second(doubt)) / 2, second_temperature)
+    return with_ink_evidence(p, crops)
 
 
 def _model_files() -> tuple[Path, Path]:
@@ -162,7 +165,6 @@ class DigitReader:
         self.temperature = float(self.meta.get("temperature", 1.0))
         self.accept_threshold = float(self.meta["accept_threshold"])
         self._net = cv2.dnn.readNetFromONNX(str(model_path))
-        self.model_path = model_path
         # The second opinion (see ``predict``): a second network, read only on the boxes the first
         # is not sure of. Its file sits beside the first's.
         second = self.meta.get("second_opinion")
@@ -199,11 +201,10 @@ class DigitReader:
         less than either and is better calibrated where it matters, at the cost of a second
         pass over the doubtful boxes only.
         """
-        lg = self.logits(crops)
         if self._second is None:
-            return with_ink_evidence(softmax(lg, self.temperature), crops)
-        return with_ink_evidence(pair_probs(lg, lambda idx: self.logits(crops[idx], second=True),
-                                            self.temperature, self.gate, self.second_temperature), crops)
+            return calibrated_probs(self.logits(crops), crops, self.temperature)
+        return calibrated_probs(self.logits(crops), crops, self.temperature,
+                                lambda idx: self.logits(crops[idx], second=True), self.gate, self.second_temperature)
 
 
 @dataclass

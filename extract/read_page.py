@@ -10,17 +10,29 @@ from schemas.layout import PageLayout
 from schemas.records import DigitReading, FieldReading
 
 
+def page_crops(gray: np.ndarray, H: np.ndarray, page: PageLayout) -> tuple[np.ndarray, dict[str, slice]]:
+    """Every digit box of the page, cut in ONE ``crop_boxes`` call, and each field's rows.
+
+    Whoever needs the crops the reader saw (the stewards' store too) cuts them here: the
+    supersampling of ``crop_boxes`` follows the median size of the boxes it is given, so a field
+    cut on its own can come out resampled differently."""
+    crops = crop_boxes(gray, H, [r for f in page.fields for r in f.boxes])
+    rows, i = {}, 0
+    for f in page.fields:
+        rows[f.id] = slice(i, i + len(f.boxes))
+        i += len(f.boxes)
+    return crops, rows
+
+
 def read_fields(gray: np.ndarray, H: np.ndarray, page: PageLayout, reader: DigitReader,
                 bubble_fill: float = 0.6) -> list[FieldReading]:
-    rects = [r for f in page.fields for r in f.boxes]
-    if not rects:
+    crops, rows = page_crops(gray, H, page)
+    if not len(crops):
         return []
-    probs = reader.predict(crop_boxes(gray, H, rects))  # one forward pass for the whole page
+    probs = reader.predict(crops)  # one forward pass for the whole page
     out: list[FieldReading] = []
-    i = 0
     for f in page.fields:
-        p = probs[i: i + len(f.boxes)]
-        i += len(f.boxes)
+        p = probs[rows[f.id]]
         num = read_number(p, reader.accept_threshold)
         reading = FieldReading(
             field_id=f.id,

@@ -19,7 +19,7 @@ hand and handwriting-like fonts.
 
 With ``--second-tag``, every variant is paired with a second network of the same recipe trained
 apart by an earlier run (``--tag`` = that tag): the boxes the first network reads below ``--gate``
-are read again and get the pair's averaged logits (``extract.digits.pair_probs``); every figure
+are read again and get the pair's averaged logits (``extract.digits.calibrated_probs``); every figure
 below is the pair's, as the pipeline computes it (the ink evidence included).
 
 Each model's temperature is fitted on calibration pages of its own sources. The acceptance

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from extract.digits import CROP_SIZE, crops_to_blob, pair_probs, softmax, with_ink_evidence
+from extract.digits import CROP_SIZE, calibrated_probs, crops_to_blob
 from schemas.records import DIGIT_CLASSES
 
 
@@ -62,7 +62,7 @@ def check_cv2(path: Path, model: DigitNet, x: np.ndarray) -> float:
 class TorchReader:
     """What ``extract.digits.DigitReader.predict`` computes, on torch networks (training and its
     reports): the first network's calibrated probabilities, the second opinion on the boxes it
-    doubts (``extract.digits.pair_probs``), the ink evidence."""
+    doubts, the ink evidence (``extract.digits.calibrated_probs``)."""
 
     def __init__(self, first: DigitNet, temperature: float, second: DigitNet | None = None,
                  gate: float = 1.0, second_temperature: float = 1.0) -> None:
@@ -70,11 +70,7 @@ class TorchReader:
         self.second, self.gate, self.second_temperature = second, gate, second_temperature
 
     def probs(self, x: np.ndarray) -> np.ndarray:
-        lg = logits_of(self.first, x)
-        if self.second is None:
-            p = softmax(lg, self.temperature)
-        else:
-            second = self.second
-            p = pair_probs(lg, lambda idx: logits_of(second, x[idx]), self.temperature, self.gate,
-                           self.second_temperature)
-        return with_ink_evidence(p, x)
+        second = self.second
+        return calibrated_probs(logits_of(self.first, x), x, self.temperature,
+                                None if second is None else lambda idx: logits_of(second, x[idx]),
+                                self.gate, self.second_temperature)

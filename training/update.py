@@ -189,7 +189,7 @@ def update_model(reviewed_dir: Path | str, models_dir: Path | str, options: Upda
     # 5.-8. export, calibrate, evaluate, decide, in a staging folder that promotion copies from
     staging = Path(tempfile.mkdtemp(prefix="pindai-update-"))
     try:
-        names = ["digits.onnx"] + ([current.second_path.name] if current.second_path is not None else [])
+        names = ["digits.onnx"] + [p.name for p in nets[1:]]
         diff = 0.0
         for model, name in zip(models, names, strict=True):
             export_onnx(model, staging / name)
@@ -204,7 +204,9 @@ def update_model(reviewed_dir: Path | str, models_dir: Path | str, options: Upda
         second = None
         if len(models) > 1:
             t2 = second_temperature(cal_logits[0], cal_logits[1], cal_y, temperature, current.gate)
-            second = {**current.meta["second_opinion"], "temperature": t2}
+            blob2 = (staging / names[1]).read_bytes()
+            second = {**current.meta["second_opinion"], "temperature": t2,
+                      "onnx_sha256": hashlib.sha256(blob2).hexdigest(), "onnx_bytes": len(blob2)}
         blob = onnx_path.read_bytes()
         # the version names the networks and their calibration (the per-file cache is keyed by it)
         calibration = json.dumps([temperature, current.accept_threshold, second]).encode()

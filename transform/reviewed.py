@@ -2,7 +2,7 @@
 
 For every field a steward corrected or confirmed, the source page is decoded and registered again
 (sources are never modified; a file whose bytes changed is refused) and the field's boxes are cut
-with ``extract.digits.crop_boxes``, exactly as the reader cut them. Each box gets its label from
+with ``extract.read_page.page_crops``, exactly as the reader cut them. Each box gets its label from
 the decided value the way numbers are written into boxes (``synth.fill.box_contents``: right
 aligned, one digit per box). Leading boxes hold a "no digit" mark, a blank, or a 0, which the value
 cannot tell apart: their ``allowed`` set says so and their training label is the reader's most
@@ -19,8 +19,8 @@ import numpy as np
 
 from extract.crops import decoded_page
 from extract.decode import DecodeError
-from extract.digits import crop_boxes
 from extract.ingest import sha256_file
+from extract.read_page import page_crops
 from extract.register import RegisterFailure, register_page
 from schemas.layout import FormType, load_layout
 from schemas.learning import SkippedField, StoreSkip
@@ -136,12 +136,7 @@ def _page_fields(file: str, index: int, items: list[tuple[AppliedCorrection, Fie
                                                    f"the release read page {page.registration.page}")
     layout = load_layout(form_type).pages[reg.page - 1]
     H = np.asarray(reg.homography, np.float64)
-    # Cut every box of the page in one call, as the reader does (``extract.read_page``): the
-    # supersampling of ``crop_boxes`` follows the boxes' median size, so a field cut alone can
-    # differ by a resampling from what the reader saw.
-    page_crops = crop_boxes(img.gray, H, [r for f in layout.fields for r in f.boxes])
-    starts = dict(zip([f.id for f in layout.fields],
-                      np.cumsum([0] + [len(f.boxes) for f in layout.fields])[:-1].tolist(), strict=True))
+    crops, rows = page_crops(img.gray, H, layout)  # exactly the crops the reader saw
     out: list[LabelledField | tuple[AppliedCorrection, StoreSkip, str]] = []
     for d, reading, p in items:
         f = next(f for f in layout.fields if f.id == d.field_id)
@@ -153,7 +148,6 @@ def _page_fields(file: str, index: int, items: list[tuple[AppliedCorrection, Fie
         if lab is None:
             out.append((d, StoreSkip.VALUE_DOES_NOT_FIT, f"{d.new} in {len(f.boxes)} boxes"))
             continue
-        first = starts[f.id]
-        out.append(LabelledField(decision=d, page=p, crops=page_crops[first:first + len(f.boxes)],
+        out.append(LabelledField(decision=d, page=p, crops=crops[rows[f.id]],
                                  labels=lab[0], allowed=lab[1]))
     return out, None
