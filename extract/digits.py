@@ -1,8 +1,11 @@
 """The handwritten digit reader: box crops -> calibrated class probabilities -> numbers.
 
-Run time needs only OpenCV (``cv2.dnn``) and numpy; the model is trained by
+Run time needs onnxruntime, OpenCV and numpy; the model is trained by
 ``scripts/train_digits.py`` (torch, training only) and shipped as ``extract/models/digits.onnx``
 with its metadata (classes, temperature, acceptance threshold, version) in ``digits.json``.
+The networks run in onnxruntime rather than ``cv2.dnn``: measured on this project's 2-core machine,
+one page of 28 boxes takes 5.4 ms there against 15.6 ms in ``cv2.dnn`` (same logits within 6e-6),
+which is most of the per-page reading budget.
 
 The crop contract (the trainer renders its examples through this same function):
 ``crop_boxes`` maps each digit box's OUTER printed border rect (layout units) through the page
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 
 from schemas.layout import Rect
 from schemas.records import CLASS_BLANK, CLASS_NODIGIT, DIGIT_CLASSES, DigitReading, FieldReading
@@ -145,6 +149,25 @@ def calibrated_probs(first: np.ndarray, crops: np.ndarray, temperature: float,
     return with_ink_evidence(p, crops)
 
 
+class OnnxNet:
+    """One ONNX network in onnxruntime on ONE thread: pages are read in parallel by the worker
+    pool (one process per core), so intra-op threads would only fight over the same cores."""
+
+    def __init__(self, path: Path | str) -> None:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.path = Path(path)
+        self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+
+    def forward(self, blob: np.ndarray) -> np.ndarray:
+        """(N, 1, S, S) float32 -> (N, classes) float32 logits."""
+        return np.asarray(self._session.run(None, {self._input: blob})[0], np.float32)
+
+
 def _model_files() -> tuple[Path, Path]:
     base = resources.files("extract").joinpath("models")
     return Path(str(base.joinpath("digits.onnx"))), Path(str(base.joinpath("digits.json")))
@@ -164,17 +187,17 @@ class DigitReader:
         self.input_size = int(self.meta.get("input_size", CROP_SIZE))
         self.temperature = float(self.meta.get("temperature", 1.0))
         self.accept_threshold = float(self.meta["accept_threshold"])
-        self._net = cv2.dnn.readNetFromONNX(str(model_path))
+        self._net = OnnxNet(model_path)
         # The second opinion (see ``predict``): a second network, read only on the boxes the first
         # is not sure of. Its file sits beside the first's.
         second = self.meta.get("second_opinion")
         self.second_path: Path | None = None
-        self._second = None
+        self._second: OnnxNet | None = None
         if second:
             self.second_path = model_path.parent / str(second["model"])
             self.gate = float(second["gate"])
             self.second_temperature = float(second["temperature"])
-            self._second = cv2.dnn.readNetFromONNX(str(self.second_path))
+            self._second = OnnxNet(self.second_path)
 
     @property
     def version(self) -> str:
@@ -189,8 +212,7 @@ class DigitReader:
             return np.zeros((0, N_CLASSES), np.float32)
         if crops.shape[1:] != (self.input_size, self.input_size):
             raise ValueError(f"crops must be (N, {self.input_size}, {self.input_size}), got {crops.shape}")
-        net.setInput(crops_to_blob(crops))
-        return np.asarray(net.forward(), np.float32).reshape(len(crops), N_CLASSES)
+        return net.forward(crops_to_blob(crops)).reshape(len(crops), N_CLASSES)
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
         """(N, 12) calibrated probabilities, classes as ``DIGIT_CLASSES``, with the ink evidence.

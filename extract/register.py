@@ -165,7 +165,8 @@ def _aruco(thorough: bool) -> cv2.aruco.ArucoDetector:
 
 def _find_tags(img: np.ndarray, thorough: bool) -> list[tuple[np.ndarray, int]]:
     """[(4 x 2 corners, id)]: the blob pre-filter first (fast), the full detector if it finds none."""
-    hits = detect_tags(img, min_side=12 if thorough else 16, max_side_frac=_tag_max_frac())
+    hits = detect_tags(img, min_side=12 if thorough else 16, max_side_frac=_tag_max_frac(),
+                       stop_ids=_tag_ids())
     if hits:
         return [(t.corners, t.id) for t in hits]
     corners, ids, _ = _aruco(thorough).detectMarkers(img)
@@ -445,6 +446,11 @@ def _tag_max_frac() -> float:
 @cache
 def _tag_index() -> dict[int, tuple[FormType, int]]:
     return {p.tag.id: (ft, p.page) for ft, lay in _layouts().items() for p in lay.pages if p.tag is not None}
+
+
+@cache
+def _tag_ids() -> frozenset[int]:
+    return frozenset(_tag_index())
 
 
 def _frame_pages(form_type: FormType) -> list[PageLayout]:

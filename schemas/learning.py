@@ -91,7 +91,7 @@ class UpdateProblem(StrEnum):
     NO_TRAINING_CROPS = "no_training_crops"  # every reviewed form is held out
     NO_HELD_OUT_CROPS = "no_held_out_crops"  # nothing to judge a candidate on
     WEIGHTS_UNMAPPABLE = "weights_unmappable"  # the current ONNX does not map onto training.net.DigitNet
-    EXPORT_MISMATCH = "export_mismatch"  # cv2.dnn disagrees with torch on the exported candidate
+    EXPORT_MISMATCH = "export_mismatch"  # the run time (onnxruntime) disagrees with torch on the exported candidate
 
 
 class UpdateError(Exception):

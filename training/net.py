@@ -1,15 +1,14 @@
-"""The digit-box CNN (torch, training only), its ONNX export and the cv2.dnn agreement check."""
+"""The digit-box CNN (torch, training only), its ONNX export and the run-time agreement check."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn as nn
 
-from extract.digits import CROP_SIZE, calibrated_probs, crops_to_blob
+from extract.digits import CROP_SIZE, OnnxNet, calibrated_probs, crops_to_blob
 from schemas.records import DIGIT_CLASSES
 
 
@@ -47,13 +46,13 @@ def export_onnx(model: DigitNet, path: Path) -> None:
                       output_names=["logits"], dynamic_axes={"input": {0: "n"}, "logits": {0: "n"}})
 
 
-def check_cv2(path: Path, model: DigitNet, x: np.ndarray) -> float:
-    net = cv2.dnn.readNetFromONNX(str(path))
+def check_runtime(path: Path, model: DigitNet, x: np.ndarray) -> float:
+    """Largest logit difference between the exported file, run as the pipeline runs it
+    (``extract.digits.OnnxNet``), and torch, on batches of 1, 7 and 64 crops."""
+    net = OnnxNet(path)
     worst = 0.0
     for n in (1, 7, min(len(x), 64)):
-        blob = crops_to_blob(x[:n])
-        net.setInput(blob)
-        got = np.asarray(net.forward()).reshape(n, -1)
+        got = net.forward(crops_to_blob(x[:n])).reshape(n, -1)
         want = logits_of(model, x[:n])
         worst = max(worst, float(np.abs(got - want).max()))
     return worst

@@ -8,7 +8,7 @@ Steps, top to bottom in ``update_model``:
 3. base data (``training.base_data``): synthesized crops, so the update does not forget;
 4. fine-tune (``training.fit.train_model``) each network: base crops with the reviewed train crops
    mixed into every batch at ``reviewed_frac``, warm-started from the current weights;
-5. export (``training.net.export_onnx``), check that cv2.dnn agrees with torch;
+5. export (``training.net.export_onnx``), check that the run time (onnxruntime) agrees with torch;
 6. calibrate: temperature fitted on base calibration crops plus the reviewed train crops;
    acceptance threshold for <= 0.2% accepted error on the reviewed train crops (crops cut from
    real pages, like those the packaged threshold was chosen on: the synthesized crops are harder
@@ -137,7 +137,7 @@ def update_model(reviewed_dir: Path | str, models_dir: Path | str, options: Upda
     import torch
 
     from training.fit import train_model
-    from training.net import check_cv2, export_onnx, logits_of
+    from training.net import check_runtime, export_onnx, logits_of
     from training.weights import net_from_onnx
 
     torch.set_num_threads(torch_threads(opts.threads))
@@ -193,9 +193,9 @@ def update_model(reviewed_dir: Path | str, models_dir: Path | str, options: Upda
         diff = 0.0
         for model, name in zip(models, names, strict=True):
             export_onnx(model, staging / name)
-            diff = max(diff, check_cv2(staging / name, model, base_te["x"]))
+            diff = max(diff, check_runtime(staging / name, model, base_te["x"]))
         if diff > 1e-3:
-            raise UpdateError(UpdateProblem.EXPORT_MISMATCH, f"cv2.dnn and torch differ by {diff:.2e}")
+            raise UpdateError(UpdateProblem.EXPORT_MISMATCH, f"onnxruntime and torch differ by {diff:.2e}")
         onnx_path = staging / "digits.onnx"
         cal_x = np.concatenate([base_cal["x"], train.x])
         cal_y = np.concatenate([base_cal["y"], train.y])
@@ -246,7 +246,7 @@ def update_model(reviewed_dir: Path | str, models_dir: Path | str, options: Upda
             "training": {"samples": seen, "seconds": round(train_seconds, 1), "seed": opts.seed,
                          "reviewed_frac": opts.reviewed_frac, "max_lr": opts.max_lr, "threads": opts.threads,
                          "init": current.version},
-            "temperature": temperature, "accept_threshold": threshold, "cv2_torch_max_abs_diff": diff,
+            "temperature": temperature, "accept_threshold": threshold, "runtime_torch_max_abs_diff": diff,
             "seconds": round(time.perf_counter() - t_start, 1),
         }
         if promoted:

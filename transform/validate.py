@@ -99,7 +99,9 @@ def identity_results(page: PageReading, region_code: str, id2name: dict[str, str
                           message_en=f"Page {p}: the printed header names {what} '{found}', not '{expected}'")
 
     digits = re.sub(r"\D", "", h.get("tps_number", ""))
-    if len(region_code) == 13 and digits and int(digits) != int(region_code[10:]):
+    # Only a reading as long as the code's own (TPS numbers print zero-padded, "007"): a shorter
+    # one is far more often a dropped digit ("023" read as "03") than another TPS.
+    if len(region_code) == 13 and len(digits) == len(region_code[10:]) and int(digits) != int(region_code[10:]):
         out.append(issue("tps_number", region_code[10:], h["tps_number"].strip()))
     if id2name:
         for key, code in (("desa", region_code[:10]), ("kecamatan", region_code[:6])):

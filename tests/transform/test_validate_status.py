@@ -81,6 +81,9 @@ def test_header_naming_another_tps_is_identity_mismatch() -> None:
     assert ok.status == Status.VERIFIED
     bad = validate_form(draft(consistent_ppwp(), header={1: {"desa": "CIPAGANTI"}}), id2name=names)
     assert "ID.desa" in _flags(bad)
+    # A reading shorter than the zero-padded code is a dropped digit more often than another TPS.
+    short = validate_form(draft(consistent_ppwp(), header={2: {"tps_number": "07"}}))
+    assert "ID.tps_number" not in _flags(short) and short.status == Status.VERIFIED
     every_page = {p: {"tps_number": "007"} for p in (1, 2, 3)}
     assert validate_form(draft(consistent_ppwp(), header=every_page)).status == Status.REJECTED
 
