@@ -29,14 +29,16 @@ MIN_NUMBER_CONF = 90
 # kab/kota names never tell two TPS of one kecamatan apart, and each field costs Tesseract time
 # (measured: 56 -> 29 ms per page for these three at this crop height).
 HEADER_FIELDS = ("kecamatan", "desa", "tps_number")
+NUMBER_FIELDS = ("tps_number",)  # what is compared without a register
 MAX_CROPS_PER_SHEET = 300  # 300 x (56 + 32) px = 26,400 px: under Tesseract's 32,767
 
 
-def header_crops(gray: np.ndarray, H: np.ndarray, page: PageLayout) -> dict[str, np.ndarray]:
-    """Each header field's rect, rectified to CROP_HEIGHT px tall."""
+def header_crops(gray: np.ndarray, H: np.ndarray, page: PageLayout,
+                 fields: tuple[str, ...] = HEADER_FIELDS) -> dict[str, np.ndarray]:
+    """Each header field's rect (of ``fields``), rectified to CROP_HEIGHT px tall."""
     out: dict[str, np.ndarray] = {}
     for hf in page.header:
-        if hf.id not in HEADER_FIELDS:
+        if hf.id not in fields:
             continue
         r = hf.rect
         scale = CROP_HEIGHT / r.h

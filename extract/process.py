@@ -16,7 +16,7 @@ import numpy as np
 from extract.cache import OutcomeCache, outcome_key
 from extract.decode import DecodeError, decode_file
 from extract.digits import DigitReader
-from extract.header import header_crops, read_headers
+from extract.header import HEADER_FIELDS, NUMBER_FIELDS, header_crops, read_headers
 from extract.model_store import current_model
 from extract.read_page import read_fields
 from extract.register import RegisterFailure, register_page
@@ -67,7 +67,8 @@ def process_file(item: InputFile, settings: Settings, reader: DigitReader | None
                 if headers is not None:
                     layout = load_layout(result.registration.form_type).pages[result.registration.page - 1]
                     H = np.asarray(result.registration.homography, np.float64)
-                    headers.append((result, header_crops(page.gray, H, layout)))
+                    fields = HEADER_FIELDS if settings.read.header_names else NUMBER_FIELDS
+                    headers.append((result, header_crops(page.gray, H, layout, fields)))
             else:
                 outcome.rejected_pages.append(result)
             t0 = time.perf_counter()

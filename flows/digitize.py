@@ -28,9 +28,10 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from extract.plan import BatchPlan, chunks, plan_batch
 from extract.pool import reading_pool
 from extract.process import process_chunk
-from flows.pipeline import finish
+from flows.pipeline import finish, reading_settings
 from load.release import publish
 from schemas.records import BatchResult, FileOutcome, InputFile
+from schemas.register import load_register
 from schemas.settings import Settings
 
 # The CLI's progress bar, set in the flow's own process (callables are not flow parameters).
@@ -133,6 +134,7 @@ def digitize_batch(input_dir: str, releases_dir: str, workers: int | None = None
         settings.chunk_files = chunk_files
     if use_cache:
         settings.cache_dir = str(Path(releases_dir) / ".cache")
+    settings = reading_settings(settings, load_register(register_file))
     plan = plan_task(input_dir)
     outcomes = read_all(plan, settings, dask_address)
     result = validate_task(plan, outcomes, register_file)

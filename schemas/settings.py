@@ -32,6 +32,11 @@ class ReadSettings(BaseModel):
     # Bubbles: a bubble counts as blackened above this fill ratio.
     bubble_fill: float = 0.6
     header_ocr: bool = True
+    # OCR the printed kecamatan and desa names too. They are compared only with a TPS register's
+    # names, and reading them is most of the header's cost (measured: 0.92 s of Tesseract CPU for
+    # the 72 header crops of 24 scan pages, the TPS numbers alone a small part of it), so the
+    # pipeline turns this on only when it has a register (``flows.pipeline.reading_settings``).
+    header_names: bool = False
 
 
 def state_dir() -> Path:

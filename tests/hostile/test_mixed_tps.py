@@ -51,3 +51,28 @@ def test_foreign_page_is_flagged_by_its_printed_header(folder, scans, reader) ->
     assert Reason.IDENTITY_MISMATCH in form.reasons, (read, form.reasons)
     assert form.status is not Status.VERIFIED
     assert any(i.rule_id == "ID.tps_number" and i.message_en.startswith("Page 3") for i in form.issues)
+
+
+def test_header_names_are_read_only_with_a_register(folder, scans, reader, monkeypatch) -> None:
+    """The kecamatan and desa names are compared only with a register's names, and they are most
+    of the header OCR's cost: without a register only the TPS number is read."""
+    import extract.process as process
+    from extract.plan import plan_batch
+    from flows.pipeline import reading_settings
+    from schemas.register import mini_register
+
+    seen: list[set[str]] = []
+    real = process.read_headers
+
+    def spy(pages, timeout=20.0):
+        seen.extend(set(p) for p in pages)
+        return real(pages, timeout)
+
+    monkeypatch.setattr(process, "read_headers", spy)
+    d = folder({scans.page(0, 1).name: scans.page(0, 1)})
+    for register, fields in ((None, {"tps_number"}), (mini_register(), {"kecamatan", "desa", "tps_number"})):
+        seen.clear()
+        settings = reading_settings(Settings(workers=1), register)
+        assert settings.read.header_names is (register is not None)
+        process.process_chunk(plan_batch(d).items, settings)
+        assert seen == [fields]
