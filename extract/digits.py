@@ -39,6 +39,26 @@ def _apply_h(H: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, n
     return (H[0, 0] * x + H[0, 1] * y + H[0, 2]) / w, (H[1, 0] * x + H[1, 1] * y + H[1, 2]) / w
 
 
+def _apply_h_grid(H: np.ndarray, lx: np.ndarray, ly: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``_apply_h`` on the grid ``lx`` (n, 1, s) x ``ly`` (n, s, 1), as float32 (n, s, s) maps.
+
+    The products with ``lx`` and ``ly`` are taken on the small arrays and only the sums and the
+    divisions run on the whole grid (a page's grid is ~115k points: this was 3 ms of a page's
+    read). Every element is computed exactly as ``_apply_h`` does, ``(a*x + b*y) + c``, in float64,
+    so the crops are bit for bit the same."""
+    def plane(row: np.ndarray) -> np.ndarray:
+        v = row[0] * lx + row[1] * ly
+        v += row[2]
+        return v
+
+    w = plane(H[2])
+    mx = plane(H[0])
+    mx /= w
+    my = plane(H[1])
+    my /= w
+    return mx.astype(np.float32), my.astype(np.float32)
+
+
 def crop_boxes(gray: np.ndarray, H: np.ndarray, rects: Sequence[Rect], size: int = CROP_SIZE) -> np.ndarray:
     """Resample each box quad to ``size x size`` (N, size, size) uint8.
 
@@ -65,14 +85,26 @@ def crop_boxes(gray: np.ndarray, H: np.ndarray, rects: Sequence[Rect], size: int
     t = (np.arange(s, dtype=np.float64) + 0.5) / s
     lx = r[:, 0, None, None] + t[None, None, :] * r[:, 2, None, None]  # (n, 1, s)
     ly = r[:, 1, None, None] + t[None, :, None] * r[:, 3, None, None]  # (n, s, 1)
-    lx, ly = np.broadcast_to(lx, (n, s, s)), np.broadcast_to(ly, (n, s, s))
-    mx, my = _apply_h(H, lx, ly)
-    out = cv2.remap(gray, mx.reshape(n * s, s).astype(np.float32), my.reshape(n * s, s).astype(np.float32),
+    mx, my = _apply_h_grid(H, lx, ly)
+    out = cv2.remap(gray, mx.reshape(n * s, s), my.reshape(n * s, s),
                     cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=255)
     if k > 1:
-        out = out.reshape(n, size, k, size, k).astype(np.float32).mean(axis=(2, 4))
-        return np.rint(out).astype(np.uint8)
+        return _block_mean(out.reshape(n, size, k, size, k), k)
     return out.reshape(n, size, size)
+
+
+def _block_mean(blocks: np.ndarray, k: int) -> np.ndarray:
+    """(n, size, k, size, k) uint8 -> (n, size, size): the mean of each k x k block, rounded half to
+    even -- exactly ``np.rint(blocks.astype(float32).mean(axis=(2, 4)))``, in integers: k*k strided
+    additions instead of a float reduction over two inner axes (1.4 ms of a page's read)."""
+    total = np.zeros(blocks.shape[:2] + blocks.shape[3:4], np.uint16)
+    for i in range(k):
+        for j in range(k):
+            total += blocks[:, :, i, :, j]
+    kk = k * k
+    q, rem = np.divmod(total, kk)
+    up = (2 * rem > kk) | ((2 * rem == kk) & (q % 2 == 1))
+    return (q + up).astype(np.uint8)
 
 
 def crops_to_blob(crops: np.ndarray) -> np.ndarray:

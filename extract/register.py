@@ -164,9 +164,10 @@ def _aruco(thorough: bool) -> cv2.aruco.ArucoDetector:
 
 
 def _find_tags(img: np.ndarray, thorough: bool) -> list[tuple[np.ndarray, int]]:
-    """[(4 x 2 corners, id)]: the blob pre-filter first (fast), the full detector if it finds none."""
+    """[(4 x 2 corners, id)]: the blob pre-filter first (fast; pindai's own tag ids only), the full
+    detector if it finds none (every 36h10 id: another project's tag is reported as an unknown page)."""
     hits = detect_tags(img, min_side=12 if thorough else 16, max_side_frac=_tag_max_frac(),
-                       stop_ids=_tag_ids())
+                       known=_tag_ids())
     if hits:
         return [(t.corners, t.id) for t in hits]
     corners, ids, _ = _aruco(thorough).detectMarkers(img)

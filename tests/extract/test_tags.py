@@ -11,14 +11,21 @@ from schemas.layout import FormType, load_layout
 
 
 class _Counting:
-    """Wraps the crop detector to count the candidates actually decoded."""
+    """Wraps the crop detectors to count the candidates actually decoded."""
 
-    def __init__(self, inner: cv2.aruco.ArucoDetector) -> None:
-        self.inner, self.calls = inner, 0
+    def __init__(self) -> None:
+        self.calls = 0
+        self._real = tags._detector
 
-    def detectMarkers(self, img: np.ndarray):  # noqa: N802 -- OpenCV's name
-        self.calls += 1
-        return self.inner.detectMarkers(img)
+    def __call__(self, ids=None):  # noqa: ANN001, ANN204 -- stands in for tags._detector
+        outer, inner = self, self._real(ids)
+
+        class _Det:
+            def detectMarkers(self, img: np.ndarray):  # noqa: N802 -- OpenCV's name
+                outer.calls += 1
+                return inner.detectMarkers(img)
+
+        return _Det()
 
 
 def _scan_page() -> np.ndarray:
@@ -46,24 +53,25 @@ def test_search_stops_at_the_page_tag(monkeypatch: pytest.MonkeyPatch) -> None:
     gray = _scan_page()
     page_tag = load_layout(FormType.PPWP).pages[1].tag
     assert page_tag is not None
-    counting = _Counting(tags._detector())
-    monkeypatch.setattr(tags, "_detector", lambda: counting)
+    counting = _Counting()
+    monkeypatch.setattr(tags, "_detector", counting)
 
-    everything = tags.detect_tags(gray)
+    everything = tags.detect_tags(gray)  # every 36h10 id, every candidate
     decoded_all = counting.calls
     counting.calls = 0
-    first = tags.detect_tags(gray, stop_ids=frozenset({page_tag.id}))
+    known = tags.detect_tags(gray, known=frozenset({101, 102, 103, page_tag.id}))
 
     assert [t.id for t in everything] == [page_tag.id]
-    assert [t.id for t in first] == [page_tag.id]
-    np.testing.assert_allclose(first[0].corners, everything[0].corners)
+    assert [t.id for t in known] == [page_tag.id]  # the restricted dictionary maps back to the id
+    np.testing.assert_allclose(known[0].corners, everything[0].corners)
     assert decoded_all > 3  # the handwriting gives the pre-filter candidates
     assert counting.calls == 1, f"decoded {counting.calls} candidates (all: {decoded_all})"
 
 
-def test_unknown_ids_do_not_stop_the_search(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_tag_outside_the_known_ids_is_not_decoded() -> None:
+    """The caller's full-image detector reports it (``extract.register``: an unknown page)."""
     gray = _scan_page()
     page_tag = load_layout(FormType.PPWP).pages[1].tag
     assert page_tag is not None
-    found = tags.detect_tags(gray, stop_ids=frozenset({page_tag.id + 1000}))
-    assert [t.id for t in found] == [page_tag.id]
+    assert tags.detect_tags(gray, known=frozenset({page_tag.id + 1})) == []
+    assert [t.id for t in tags.detect_tags(gray)] == [page_tag.id]
