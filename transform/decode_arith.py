@@ -105,18 +105,26 @@ def unsure_boxes(r: FieldReading, settings: ArithSettings) -> list[int]:
     return low or [int(np.argmin(tops))]
 
 
-def field_candidates(r: FieldReading, settings: ArithSettings, optional: bool = False) -> list[Candidate]:
+def field_candidates(r: FieldReading, settings: ArithSettings, optional: bool = False,
+                     also: int | None = None) -> list[Candidate]:
     """The numbers the field may hold when only its unsure boxes change, most probable first
-    (one entry per value; "no digit" everywhere = None, a candidate only for fields that may be empty)."""
+    (one entry per value; "no digit" everywhere = None, a candidate only for fields that may be empty).
+
+    ``also``: a value an independent reading gives (the blackened bubbles): its symbols are options
+    of the unsure boxes whatever the reader's probability for them, and it is kept among the
+    candidates if reachable. The bubbles are the form's own answer to a doubtful handwritten number;
+    a reader sure of the wrong digit (p of the right one below ``box_floor``) otherwise leaves the
+    arithmetic nothing to find."""
     if not r.digits:
         return [Candidate(r.value, 1.0, (), ())]
     sp = [symbol_probs(d.probs) for d in r.digits]
     read = tuple(int(np.argmax(p)) for p in sp)
     loose = set(unsure_boxes(r, settings))
+    wanted = _symbols_of(also, len(sp)) if also is not None else [set() for _ in sp]
     options = []
     for i, p in enumerate(sp):
         if i in loose:
-            opts = [s for s in range(11) if p[s] >= settings.box_floor or s == read[i]]
+            opts = [s for s in range(11) if p[s] >= settings.box_floor or s == read[i] or s in wanted[i]]
         else:
             opts = [read[i]]
         options.append(opts)
@@ -132,7 +140,20 @@ def field_candidates(r: FieldReading, settings: ArithSettings, optional: bool = 
         if key not in best or prob > best[key].prob:
             best[key] = Candidate(v, prob, seq, tuple(i for i, s in enumerate(seq) if s != read[i]))
     cands = sorted(best.values(), key=lambda c: -c.prob)
-    return cands[: settings.max_candidates]
+    kept = cands[: settings.max_candidates]
+    if also is not None and also in best and best[also] not in kept:
+        kept.append(best[also])
+    return kept
+
+
+def _symbols_of(value: int, n: int) -> list[set[int]]:
+    """Per box (most significant first), the symbols that write ``value`` in ``n`` boxes: its digits
+    right-aligned, and in the boxes before them a 0 or "no digit" (officers write both)."""
+    digits = str(value)
+    if len(digits) > n:
+        return [set() for _ in range(n)]
+    lead = n - len(digits)
+    return [{0, NONE} for _ in range(lead)] + [{int(d)} for d in digits]
 
 
 class _Budget(Exception):
@@ -262,9 +283,10 @@ def solve(readings: list[FieldReading], values: Values, field_ids: list[str], ru
     hard = [r for r in rules if r.severity == HARD and all(f in known or f in unsure for f in r.fields)]
     domains: dict[str, list[Candidate]] = {}
     for f in unsure:
-        cands = field_candidates(by_id[f], settings, optional=may_be_empty(f))
         r = by_id[f]
-        if r.bubble_confident and r.bubble_value is not None:  # a second reading ranks candidates
+        bubbles = r.bubble_value if r.bubble_confident else None
+        cands = field_candidates(r, settings, optional=may_be_empty(f), also=bubbles)
+        if bubbles is not None:  # a second reading ranks candidates
             cands.sort(key=lambda c: -c.prob * (settings.bubble_weight if c.value == r.bubble_value else 1.0))
         domains[f] = cands
     for comp, comp_rules in _components(unsure, hard):
@@ -286,6 +308,8 @@ def solve(readings: list[FieldReading], values: Values, field_ids: list[str], ru
             if unique and pinned:
                 if c.value != r.value:
                     why = f"unique solution of {names}: {_provenance(r, c)}"
+                    if r.bubble_confident and r.bubble_value is not None and c.value == r.bubble_value:
+                        why += "; the blackened bubbles read the same"
                 else:
                     why = f"confirmed: the reading is the unique solution of {names}"
                 result.corrections.append(Correction(field_id=f, old=r.value, new=c.value, by="auto", at="",

@@ -12,7 +12,9 @@ Statuses (FORMS.md's bar: never publish a wrong number as verified):
   * ``steward_corrected``: a data steward corrected or confirmed the fields (``transform.corrections``).
   * ``auto_corrected``: the arithmetic *changed* unsure digits (unique solution, only unsure boxes
     changed). Verified only when every changed box took a symbol the reader itself gave at least
-    ``auto_verify_min_p`` (default 0.1: a real runner-up, not a long shot). A long shot can be an
+    ``auto_verify_min_p`` (default 0.1: a real runner-up, not a long shot), or when the field's
+    blackened bubbles, confidently read, give the corrected number (two independent readings of
+    the paper agree, and the arithmetic a third). A long shot can be an
     officer's mistake "absorbed" by the change: with digits-v2 on 500 simulated forms, 1 of 239
     automatic corrections published a number that differs from the paper, and its new digit had
     p = 0.033; none of the 184 at p >= 0.1 was wrong. Below the bar the corrected values are
@@ -174,8 +176,10 @@ def judge(form: FormRecord, settings: ValidationSettings | None = None) -> FormR
         reasons.add(Reason.RULE_BROKEN)
 
     changes = [c for c in arith.corrections if c.old != c.new]
+    by_field = {r.field_id: r for r in open_readings}
     trusted = settings.auto_verify_min_p is not None and all(
-        (c.box_probability if c.box_probability is not None else 0.0) >= settings.auto_verify_min_p for c in changes)
+        (c.box_probability if c.box_probability is not None else 0.0) >= settings.auto_verify_min_p
+        or _bubbles_confirm(by_field.get(c.field_id), c.new) for c in changes)
     settled = _SETTLED | {Reason.AUTO_CORRECTED} if trusted else _SETTLED
     id_pages = {i.message_en.split(":")[0] for i in issues if i.rule_id.startswith("ID.")}  # "Page N"
     nothing_read = all(v is None for v in values.values()) and not any(is_unsure(r) for r in form.readings)
@@ -191,6 +195,12 @@ def judge(form: FormRecord, settings: ValidationSettings | None = None) -> FormR
         status=status, reasons=_sorted_reasons(reasons), values=values, issues=issues,
         corrections=[*arith.corrections, *steward], suggestions=arith.suggestions,
         min_confidence=min(confidences) if confidences else None))
+
+
+def _bubbles_confirm(r: FieldReading | None, value: int | None) -> bool:
+    """The field's blackened bubbles, confidently read, give ``value``: a second, independent reading
+    of the number agrees with the arithmetic's correction (the correction is then no long shot)."""
+    return r is not None and r.bubble_confident and r.bubble_value is not None and r.bubble_value == value
 
 
 def _scan_rank(p: PageReading) -> tuple:

@@ -115,3 +115,37 @@ def test_search_is_cheap_with_many_unsure_fields() -> None:
     form = validate_form(d)
     assert time.perf_counter() - t < 5.0
     assert form.status == Status.NEEDS_REVIEW
+
+
+def test_bubbles_give_the_digit_the_reader_ruled_out() -> None:
+    """The reader reads "2" (p 0.89, unsure) and gives the written 7 p 0.01 (below the candidate
+    floor): alone, the arithmetic has nothing to find; with the blackened bubbles reading 70, the
+    bubbles' digit joins the candidates, and a correction both readings agree on is verified."""
+    v = consistent_ppwp()  # votes_2 is 70
+    unsure = {"votes_2": {1: {"2": 0.89}}}
+    alone = validate_form(draft(v, unsure=unsure))
+    assert alone.values["votes_2"] == 20 and alone.status == Status.NEEDS_REVIEW
+    both = validate_form(draft(v, unsure=unsure, bubbles={"votes_2": 70}))
+    assert both.values["votes_2"] == 70
+    (c,) = both.corrections
+    assert c.box_probability is not None and c.box_probability < 0.02
+    assert "the blackened bubbles read the same" in c.reason
+    assert both.reasons == [Reason.AUTO_CORRECTED] and both.status == Status.VERIFIED
+
+
+def test_bubbles_do_not_override_a_reading_the_rules_accept() -> None:
+    """Blackened bubbles that disagree with a number the arithmetic accepts are the paper
+    disagreeing with itself: flagged, the written number kept."""
+    v = consistent_ppwp()
+    form = validate_form(draft(v, unsure={"votes_2": {1: {"7": 0.9}}}, bubbles={"votes_2": 20}))
+    assert form.values["votes_2"] == 70
+    assert Reason.BUBBLES_DISAGREE in form.reasons and form.status == Status.NEEDS_REVIEW
+
+
+def test_candidates_include_the_bubble_reading() -> None:
+    r = reading("votes_2", 70, n=3, boxes={0: {"_": 0.9999}, 1: {"2": 0.89}})
+    settings = ArithSettings()
+    assert 70 not in {c.value for c in field_candidates(r, settings)}
+    assert 70 in {c.value for c in field_candidates(r, settings, also=70)}
+    # only unsure boxes change: the first box is sure it is empty
+    assert 170 not in {c.value for c in field_candidates(r, settings, also=170)}
