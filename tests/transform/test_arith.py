@@ -149,3 +149,20 @@ def test_candidates_include_the_bubble_reading() -> None:
     assert 70 in {c.value for c in field_candidates(r, settings, also=70)}
     # only unsure boxes change: the first box is sure it is empty
     assert 170 not in {c.value for c in field_candidates(r, settings, also=170)}
+
+
+def test_a_misreading_that_compensates_an_officer_mistake_is_not_verified() -> None:
+    """Found by a stress batch (2,000 scans, half with officer mistakes): II.1 written 253 for 255,
+    and II.2's "194" read 192 at p 0.58. R6 (II.1 = II.2 + II.3 + II.4) holds with 192, so the hard
+    rules alone "confirm" it; but 194 would meet R5S (V.C = B.4 = II.2), which 192 breaks."""
+    v = consistent_ppwp() | {"ballots_received": 253}
+    form = validate_form(draft(v, unsure={"ballots_used": {2: {"2": 0.58, "4": 0.40}}}))
+    assert form.values["ballots_used"] == 192
+    assert "R5S" in {i.rule_id for i in form.issues}
+    assert Reason.UNSURE_DIGITS in form.reasons and form.status == Status.NEEDS_REVIEW
+    # read the right way, the same paper is flagged by R6 (the officer's mistake), never verified
+    right = validate_form(draft(v, unsure={"ballots_used": {2: {"4": 0.58, "2": 0.40}}}))
+    assert right.status == Status.NEEDS_REVIEW
+    # and a clean form with the same doubtful box is still confirmed by the arithmetic and verified
+    clean = validate_form(draft(consistent_ppwp(), unsure={"ballots_used": {2: {"4": 0.58, "2": 0.40}}}))
+    assert clean.status == Status.VERIFIED and clean.reasons == [Reason.AUTO_CONFIRMED]
