@@ -43,9 +43,9 @@ def _apply_h_grid(H: np.ndarray, lx: np.ndarray, ly: np.ndarray) -> tuple[np.nda
     """``_apply_h`` on the grid ``lx`` (n, 1, s) x ``ly`` (n, s, 1), as float32 (n, s, s) maps.
 
     The products with ``lx`` and ``ly`` are taken on the small arrays and only the sums and the
-    divisions run on the whole grid (a page's grid is ~115k points: this was 3 ms of a page's
-    read). Every element is computed exactly as ``_apply_h`` does, ``(a*x + b*y) + c``, in float64,
-    so the crops are bit for bit the same."""
+    divisions run on the whole grid (a page's grid is ~115k points; measured on 200 pages,
+    ``crop_boxes`` 4.25 -> 3.87 ms per page with this alone). Every element is computed exactly
+    as ``_apply_h`` does, ``(a*x + b*y) + c``, in float64, so the crops are bit for bit the same."""
     def plane(row: np.ndarray) -> np.ndarray:
         v = row[0] * lx + row[1] * ly
         v += row[2]

@@ -31,7 +31,6 @@ from extract.process import process_chunk
 from flows.pipeline import finish, reading_settings
 from load.release import publish
 from schemas.records import BatchResult, FileOutcome, InputFile
-from schemas.register import load_register
 from schemas.settings import Settings
 
 # The CLI's progress bar, set in the flow's own process (callables are not flow parameters).
@@ -134,7 +133,8 @@ def digitize_batch(input_dir: str, releases_dir: str, workers: int | None = None
         settings.chunk_files = chunk_files
     if use_cache:
         settings.cache_dir = str(Path(releases_dir) / ".cache")
-    settings = reading_settings(settings, load_register(register_file))
+    # The register file is read where it is used (validate, publish); its presence is enough here.
+    settings = reading_settings(settings, register_file is not None)
     plan = plan_task(input_dir)
     outcomes = read_all(plan, settings, dask_address)
     result = validate_task(plan, outcomes, register_file)

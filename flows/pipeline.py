@@ -15,7 +15,7 @@ from extract.pool import reading_pool
 from extract.process import default_reader, process_chunk
 from load.release import publish
 from schemas.records import BatchResult, FileOutcome
-from schemas.register import Register, RegisterSource, load_register
+from schemas.register import RegisterSource, load_register
 from schemas.settings import Settings
 from schemas.version import pipeline_version
 from transform.validate import build_result
@@ -60,10 +60,9 @@ def finish(plan: BatchPlan, outcomes: list[FileOutcome], register: RegisterSourc
     return result
 
 
-def reading_settings(settings: Settings, register: Register | None) -> Settings:
-    """``settings`` for the read stage of a batch validated with ``register``: the printed header's
-    kecamatan and desa names are read only when the register can be compared with them."""
-    names = register is not None and bool(register.id2name)
+def reading_settings(settings: Settings, names: bool) -> Settings:
+    """``settings`` for the read stage of a batch: the printed header's kecamatan and desa names are
+    read only when the batch is validated with a register (``names``) to compare them with."""
     if names == settings.read.header_names:
         return settings
     return settings.model_copy(update={"read": settings.read.model_copy(update={"header_names": names})})
@@ -72,7 +71,7 @@ def reading_settings(settings: Settings, register: Register | None) -> Settings:
 def run_pipeline(input_dir: Path, releases_dir: Path, settings: Settings | None = None,
                  progress: Progress | None = None, register: RegisterSource = None) -> tuple[BatchResult, Path]:
     register = load_register(register)  # read once, for validation and for the release
-    settings = reading_settings(settings or Settings.from_env(), register)
+    settings = reading_settings(settings or Settings.from_env(), register is not None and bool(register.id2name))
     plan = plan_batch(input_dir)
     outcomes = process_plan(plan, settings, progress)
     result = finish(plan, outcomes, register, settings.learn.models_dir)

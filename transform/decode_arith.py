@@ -65,7 +65,13 @@ class ArithResult:
     suggestions: list[Suggestion] = field(default_factory=list)
     resolved: set[str] = field(default_factory=set)  # unsure fields settled by a unique solution
     unresolved: set[str] = field(default_factory=set)
+    candidates: dict[str, list[Candidate]] = field(default_factory=dict)  # each unsure field's, searched
     nodes: int = 0
+
+
+def confident_bubbles(r: FieldReading | None) -> int | None:
+    """The number the field's blackened bubbles give, when they were read confidently."""
+    return r.bubble_value if r is not None and r.bubble_confident else None
 
 
 def symbol_probs(probs: list[float]) -> np.ndarray:
@@ -284,11 +290,12 @@ def solve(readings: list[FieldReading], values: Values, field_ids: list[str], ru
     domains: dict[str, list[Candidate]] = {}
     for f in unsure:
         r = by_id[f]
-        bubbles = r.bubble_value if r.bubble_confident else None
+        bubbles = confident_bubbles(r)
         cands = field_candidates(r, settings, optional=may_be_empty(f), also=bubbles)
         if bubbles is not None:  # a second reading ranks candidates
-            cands.sort(key=lambda c: -c.prob * (settings.bubble_weight if c.value == r.bubble_value else 1.0))
+            cands.sort(key=lambda c, b=bubbles: -c.prob * (settings.bubble_weight if c.value == b else 1.0))
         domains[f] = cands
+    result.candidates = domains
     for comp, comp_rules in _components(unsure, hard):
         pinned = all(any(r.kind == "sum" and f in r.fields for r in comp_rules) for f in comp)
         if not comp_rules or not all(domains[f] for f in comp):
@@ -308,7 +315,7 @@ def solve(readings: list[FieldReading], values: Values, field_ids: list[str], ru
             if unique and pinned:
                 if c.value != r.value:
                     why = f"unique solution of {names}: {_provenance(r, c)}"
-                    if r.bubble_confident and r.bubble_value is not None and c.value == r.bubble_value:
+                    if c.value is not None and c.value == confident_bubbles(r):
                         why += "; the blackened bubbles read the same"
                 else:
                     why = f"confirmed: the reading is the unique solution of {names}"

@@ -53,16 +53,16 @@ from schemas.records import (
 )
 from schemas.register import RegisterSource, load_register
 from transform.assemble import FormDraft, assemble
-from transform.decode_arith import ArithSettings, field_candidates, is_unsure, solve
+from transform.decode_arith import ArithResult, ArithSettings, confident_bubbles, is_unsure, solve
 from transform.reconcile import cross_form_issues, with_cross_form_tables
 from transform.rules import (
     HARD,
     SOFT,
+    Rule,
     bubble_results,
     checkable,
     evaluate,
     is_flagging,
-    may_be_empty,
     rules_for,
     scan_agreement_results,
 )
@@ -148,7 +148,8 @@ def judge(form: FormRecord, settings: ValidationSettings | None = None) -> FormR
     for c in steward:
         values[c.field_id] = c.new
     open_readings = [r for r in form.readings if r.field_id not in steward_fields]
-    arith = solve(open_readings, values, ids, rules_for(ids), settings.arith)
+    rules = rules_for(ids)
+    arith = solve(open_readings, values, ids, rules, settings.arith)
     values = arith.values
 
     read_ids = {r.field_id for r in form.readings} | steward_fields
@@ -167,7 +168,7 @@ def judge(form: FormRecord, settings: ValidationSettings | None = None) -> FormR
         reasons.add(Reason.DUPLICATE_PAGE_CONFLICT)
     if any(i.rule_id.startswith("ID.") for i in issues):
         reasons.add(Reason.IDENTITY_MISMATCH)
-    doubted = _soft_doubts(open_readings, values, ids, issues, arith.resolved, settings.arith)
+    doubted = _soft_doubts(arith, ids, issues, rules)
     if any(is_unsure(r) and (r.field_id not in arith.resolved or r.field_id in doubted) for r in open_readings):
         reasons.add(Reason.UNSURE_DIGITS)
     if any(c.old != c.new for c in arith.corrections):
@@ -183,9 +184,11 @@ def judge(form: FormRecord, settings: ValidationSettings | None = None) -> FormR
 
     changes = [c for c in arith.corrections if c.old != c.new]
     by_field = {r.field_id: r for r in open_readings}
+    # A change the field's bubbles, confidently read, agree with is no long shot: two independent
+    # readings of the paper agree, and the arithmetic a third.
     trusted = settings.auto_verify_min_p is not None and all(
         (c.box_probability if c.box_probability is not None else 0.0) >= settings.auto_verify_min_p
-        or _bubbles_confirm(by_field.get(c.field_id), c.new) for c in changes)
+        or (c.new is not None and c.new == confident_bubbles(by_field.get(c.field_id))) for c in changes)
     settled = _SETTLED | {Reason.AUTO_CORRECTED} if trusted else _SETTLED
     id_pages = {i.message_en.split(":")[0] for i in issues if i.rule_id.startswith("ID.")}  # "Page N"
     nothing_read = all(v is None for v in values.values()) and not any(is_unsure(r) for r in form.readings)
@@ -203,8 +206,7 @@ def judge(form: FormRecord, settings: ValidationSettings | None = None) -> FormR
         min_confidence=min(confidences) if confidences else None))
 
 
-def _soft_doubts(readings: list[FieldReading], values: dict[str, int | None], ids: list[str],
-                 issues: list[RuleResult], settled: set[str], arith: ArithSettings) -> set[str]:
+def _soft_doubts(arith: ArithResult, ids: list[str], issues: list[RuleResult], rules: list[Rule]) -> set[str]:
     """Unsure fields the arithmetic settled, another reading of which would mend a broken soft rule.
 
     The hard rules alone can be met by a misreading that exactly compensates an officer's mistake:
@@ -214,18 +216,17 @@ def _soft_doubts(readings: list[FieldReading], values: dict[str, int | None], id
     not settled. A soft rule broken whatever the field reads (an incident: V.C differs from B.4 on
     the paper) casts no doubt on it."""
     broken = {i.rule_id for i in issues if i.severity == SOFT}
-    if not broken or not settled:
+    if not broken or not arith.resolved:
         return set()
-    by_id = {r.field_id: r for r in readings}
-    present = checkable(values, ids)
+    present = checkable(arith.values, ids)
     out: set[str] = set()
-    for rule in rules_for(ids):
+    for rule in rules:
         if rule.id not in broken:
             continue
         for f in rule.fields:
-            if f not in settled or f not in by_id or f in out or f not in present:
+            if f not in arith.resolved or f in out or f not in present:
                 continue
-            for c in field_candidates(by_id[f], arith, optional=may_be_empty(f)):
+            for c in arith.candidates.get(f, []):  # the readings the search weighed
                 v = 0 if c.value is None else c.value
                 if v == present[f]:
                     continue
@@ -234,12 +235,6 @@ def _soft_doubts(readings: list[FieldReading], values: dict[str, int | None], id
                     out.add(f)
                     break
     return out
-
-
-def _bubbles_confirm(r: FieldReading | None, value: int | None) -> bool:
-    """The field's blackened bubbles, confidently read, give ``value``: a second, independent reading
-    of the number agrees with the arithmetic's correction (the correction is then no long shot)."""
-    return r is not None and r.bubble_confident and r.bubble_value is not None and r.bubble_value == value
 
 
 def _scan_rank(p: PageReading) -> tuple:

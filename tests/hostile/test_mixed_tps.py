@@ -72,7 +72,7 @@ def test_header_names_are_read_only_with_a_register(folder, scans, reader, monke
     d = folder({scans.page(0, 1).name: scans.page(0, 1)})
     for register, fields in ((None, {"tps_number"}), (mini_register(), {"kecamatan", "desa", "tps_number"})):
         seen.clear()
-        settings = reading_settings(Settings(workers=1), register)
+        settings = reading_settings(Settings(workers=1), register is not None)
         assert settings.read.header_names is (register is not None)
         process.process_chunk(plan_batch(d).items, settings)
         assert seen == [fields]
