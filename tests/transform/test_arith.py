@@ -45,6 +45,30 @@ def test_long_shot_correction_waits_for_a_steward() -> None:
     assert form.status == Status.NEEDS_REVIEW and form.reasons == [Reason.AUTO_CORRECTED]
 
 
+def test_long_shot_pinned_by_two_equations_is_verified() -> None:
+    v = consistent_ppwp()  # B.4 total 194 is in its row (L + P) and its column (B.1 + B.2 + B.3)
+    assert v["voters_total_total"] == 194
+    form = validate_form(draft(v, unsure={"voters_total_total": {2: {"1": 0.85, "4": 0.05}}}))
+    assert form.values["voters_total_total"] == 194
+    (c,) = form.corrections
+    assert (c.old, c.new, c.box_probability) == (191, 194, 0.05)
+    assert form.reasons == [Reason.AUTO_CORRECTED]
+    assert form.status == Status.VERIFIED  # both equations imply 194 on their own
+    off = validate_form(draft(v, unsure={"voters_total_total": {2: {"1": 0.85, "4": 0.05}}}),
+                        settings=ValidationSettings(auto_verify_min_equations=None))
+    assert off.status == Status.NEEDS_REVIEW
+
+
+def test_long_shot_in_one_equation_waits_even_beside_a_pinned_one() -> None:
+    # ballots_unused is in R6 only: its long shot is not trusted, whatever else on the form is.
+    v = consistent_ppwp()
+    form = validate_form(draft(v, unsure={"voters_total_total": {2: {"1": 0.85, "4": 0.05}},
+                                          "ballots_unused": {1: {"8": 0.85, "6": 0.05}}}))
+    assert form.values["voters_total_total"] == 194 and form.values["ballots_unused"] == 60
+    assert {c.field_id for c in form.corrections} == {"voters_total_total", "ballots_unused"}
+    assert form.status == Status.NEEDS_REVIEW and form.reasons == [Reason.AUTO_CORRECTED]
+
+
 def test_confident_reading_breaking_a_rule_stays_as_read() -> None:
     v = consistent_ppwp()
     v["votes_2"] = 20  # the officer (or a confident misreading): 20 instead of 70
