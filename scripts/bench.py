@@ -1158,7 +1158,9 @@ def main(argv: list[str] | None = None) -> int:
                 r[key] = {**prev.get(key, {}), **r.get(key, {})}
             for key, value in prev.items():
                 r.setdefault(key, value)
-            r["command"] = f"{prev.get('command', '')}, then {r['command']}"
+            # The commands in the order they were last run, each once.
+            done = [c for c in prev.get("command", "").split(", then ") if c and c != r["command"]]
+            r["command"] = ", then ".join([*done, r["command"]])
             r["total_seconds"] = sum(r["section_seconds"].values()) + r["setup_seconds"]
     if only == set(SECTIONS):  # the 20-minute budget is about this: every section, batches included
         cached = not any(r.get("generation_seconds", {}).values())
