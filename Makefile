@@ -17,7 +17,7 @@ STAMP_DB := .state/prefect-db.ok
 SAMPLES := samples
 RELEASES := releases
 
-.PHONY: run test setup system venv prefect-db samples model bench fuzz ui lint clean
+.PHONY: run test setup system venv prefect-db samples model bench fuzz ui lint clean unseen
 
 setup: $(STAMP_SYS) $(STAMP_VENV) $(STAMP_DB)
 
@@ -74,6 +74,9 @@ model: setup
 
 bench: setup
 	@$(PY) scripts/bench.py
+
+unseen: setup
+	@$(PY) scripts/unseen_writers.py
 
 fuzz: setup
 	@$(PY) scripts/fuzz.py --cases 1000

@@ -40,7 +40,8 @@ def generate(
     workers: Annotated[int, typer.Option(help="processes")] = 0,
     source: Annotated[list[str] | None, typer.Option(
         help="write with only these handwriting sources (mnist, ardis, strokes; repeatable): a batch of hands "
-             "a cross-source model never saw")] = None,
+             "a cross-source model never saw; mnist-train (fetched by scripts/unseen_writers.py): hands no "
+             "packaged model saw")] = None,
 ) -> None:
     """Generate realistic filled-in forms with known numbers (truth.jsonl) for testing and demos."""
     from synth.generate import GenerateOptions, generate_batch
@@ -53,9 +54,16 @@ def generate(
     if workers:
         opts_kwargs["workers"] = workers
     if source:
-        bad = sorted(set(source) - {"mnist", "ardis", "strokes"})
+        known = ("mnist", "ardis", "strokes", "mnist-train")
+        bad = sorted(set(source) - set(known))
         if bad:
-            console.print(f"[red]error:[/] unknown handwriting source(s) {', '.join(bad)} (mnist, ardis, strokes)")
+            console.print(f"[red]error:[/] unknown handwriting source(s) {', '.join(bad)} ({', '.join(known)})")
+            raise typer.Exit(EXIT_USAGE)
+        from synth.digit_sources import default_mnist_train_path
+
+        if "mnist-train" in source and not default_mnist_train_path().exists():
+            console.print(f"[red]error:[/] mnist-train is not fetched ({default_mnist_train_path()}): run "
+                          "scripts/unseen_writers.py once")
             raise typer.Exit(EXIT_USAGE)
         opts_kwargs["sources"] = source
     try:

@@ -56,6 +56,7 @@ def _page_crops(args: tuple[str, str, int]) -> dict:
     t = TruthForm.model_validate_json(line)
     layout = load_layout(t.form_type)
     src_name = t.writer.split(":", 1)[0]
+    src_name = "mnist" if src_name == "mnist-train" else src_name  # MNIST handwriting, other writers
     src = SOURCES.index(src_name) if src_name in SOURCES else 3
     xs, ys, qs, boxes, nboxes, pages = [], [], [], [], [], []
     regs: list[dict] = []

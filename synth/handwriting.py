@@ -17,7 +17,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from synth.digit_sources import SOURCES, DigitSet, Split, load_png_dir, load_sources
+from synth.digit_sources import (
+    SOURCES,
+    DigitSet,
+    Split,
+    default_mnist_train_path,
+    load_mnist_train,
+    load_png_dir,
+    load_sources,
+)
 from synth.strokes import StrokeHand
 
 # Ballpoint inks (RGB): blues and near-blacks, as KPPS officers use.
@@ -42,6 +50,21 @@ def _sources(hw_dir: str | None, split: Split) -> tuple[DigitSet, ...]:
 def _label_index(hw_dir: str | None, split: Split) -> tuple[dict[str, np.ndarray], ...]:
     return tuple({lab: np.flatnonzero(s.labels == lab) for lab in np.unique(s.labels)}
                  for s in _sources(hw_dir, split))
+
+
+# Sources a writer gets only when a batch names them (``--source``), never in the default mix:
+# "mnist-train" (``synth.digit_sources.fetch_mnist_train``), hands no packaged model was trained on.
+NAMED_ONLY = ("mnist-train",)
+
+
+@cache
+def _named_only(name: str) -> tuple[DigitSet, dict[str, np.ndarray]]:
+    path = default_mnist_train_path()
+    if name != "mnist-train" or not path.exists():
+        raise ValueError(f"handwriting source {name!r} is not available: run scripts/unseen_writers.py "
+                         f"once to fetch it (expected {path})")
+    ds = load_mnist_train(path)
+    return ds, {lab: np.flatnonzero(ds.labels == lab) for lab in np.unique(ds.labels)}
 
 
 def available_sources(hw_dir: Path | None, split: Split = "test") -> list[str]:
@@ -72,11 +95,16 @@ class Writer:
     def glyph(self, label: str, height: int, rng: np.random.Generator) -> np.ndarray:
         """Float alpha mask (0..1) of ``label`` in this hand, about ``height`` px tall."""
         width = max(1.0, self.width_frac * height)
-        if self._set < 0 or label not in _label_index(self.hw_dir, self.split)[self._set]:
+        if self.source in NAMED_ONLY:
+            ds, index = _named_only(self.source)
+        elif self._set >= 0:
+            ds, index = _sources(self.hw_dir, self.split)[self._set], _label_index(self.hw_dir, self.split)[self._set]
+        else:
+            ds, index = None, {}
+        if ds is None or label not in index:
             g = self.hand.glyph(label, height, width, rng)
             return _shear(g, self.slant_deg + rng.normal(0, 2.0))
-        ds = _sources(self.hw_dir, self.split)[self._set]
-        idx = _label_index(self.hw_dir, self.split)[self._set][label]
+        idx = index[label]
         for _ in range(6):
             img = ds.images[int(idx[int(rng.integers(len(idx)))])]
             g = _normalise(img, height, width, self.slant_deg + rng.normal(0, 2.0))
@@ -98,7 +126,13 @@ def make_writer(rng: np.random.Generator, hw_dir: Path | None, split: Split = "t
         else:
             p = np.array([0.85 / (len(names) - 1)] * (len(names) - 1) + [0.15])
             source = names[int(rng.choice(len(names), p=p))]
-    set_idx = names.index(source) if source != "strokes" else -1
+    if source in NAMED_ONLY:
+        _named_only(source)  # fails here, before any page is drawn, when it was never fetched
+        set_idx = -1
+    elif source == "strokes" or source in names:
+        set_idx = names.index(source) if source != "strokes" else -1
+    else:
+        raise ValueError(f"handwriting source {source!r} is not available ({', '.join([*names, *NAMED_ONLY])})")
     colour = "blue" if rng.random() < 0.65 else "black"
     inks = INKS[colour]
     lead = str(rng.choice(["X", "-", "", "0"], p=[0.4, 0.25, 0.27, 0.08]))
