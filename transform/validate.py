@@ -16,8 +16,8 @@ Statuses (FORMS.md's bar: never publish a wrong number as verified):
     changed). Verified only when every changed box took a symbol the reader itself gave at least
     ``auto_verify_min_p`` (default 0.1: a real runner-up, not a long shot), or when the field's
     blackened bubbles, confidently read, give the corrected number (two independent readings of
-    the paper agree, and the arithmetic a third), or when two hard equations each imply the new
-    value on their own (``_pinned``: a B.1-B.4 cell, in its row and its column). A long shot can be an
+    the paper agree, and the arithmetic a third), or when the hard equations imply the new value
+    even with any one of them left out (``_pinned``: a B.1-B.4 cell, in its row and its column). A long shot can be an
     officer's mistake "absorbed" by the change: with digits-v2 on 500 simulated forms, 1 of 239
     automatic corrections published a number that differs from the paper, and its new digit had
     p = 0.033; none of the 184 at p >= 0.1 was wrong. Below the bar the corrected values are
@@ -40,6 +40,8 @@ import difflib
 import re
 import unicodedata
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from schemas.layout import FormType, load_layout
 from schemas.reasons import Reason, Status
@@ -82,8 +84,8 @@ class ValidationSettings:
     # A form whose unsure digits the arithmetic changed may be verified when each new digit had at
     # least this probability (None: never; 0.0: always).
     auto_verify_min_p: float | None = 0.1
-    # ... or when at least this many hard equations, each on its own, imply the new value (None: never).
-    auto_verify_min_equations: int | None = 2
+    # ... or when the hard equations imply the new value even with any one of them left out.
+    auto_verify_redundant: bool = True
     name_similarity: float = 0.5  # printed header name vs register name: below this is a mismatch
     # Registrations scoring below this (marks missing, poor fit) keep a form from being verified.
     min_registration_score: float = 0.3
@@ -188,10 +190,10 @@ def judge(form: FormRecord, settings: ValidationSettings | None = None) -> FormR
 
     changes = [c for c in arith.corrections if c.old != c.new]
     by_field = {r.field_id: r for r in open_readings}
-    pinned = _pinned(changes, values, ids, rules, settings.auto_verify_min_equations)
+    pinned = _pinned(changes, values, ids, rules, settings.auto_verify_redundant)
     # A change the field's bubbles, confidently read, agree with is no long shot: two independent
-    # readings of the paper agree, and the arithmetic a third. Nor is one that several equations
-    # each imply on their own (``_pinned``).
+    # readings of the paper agree, and the arithmetic a third. Nor is one the equations imply
+    # redundantly (``_pinned``).
     trusted = settings.auto_verify_min_p is not None and all(
         (c.box_probability if c.box_probability is not None else 0.0) >= settings.auto_verify_min_p
         or (c.new is not None and c.new == confident_bubbles(by_field.get(c.field_id)))
@@ -214,31 +216,48 @@ def judge(form: FormRecord, settings: ValidationSettings | None = None) -> FormR
 
 
 def _pinned(changes: list[Correction], values: dict[str, int | None], ids: list[str], rules: list[Rule],
-            min_equations: int | None) -> set[str]:
-    """Changed fields whose new value each of at least ``min_equations`` hard sum rules implies on
-    its own: rules that hold after the change, have every value, and change no other field.
+            redundant: bool) -> set[str]:
+    """Changed fields whose new value the form's equations imply even with any one of them left out.
+
+    The equations are the hard sum rules that hold after the change and involve a changed field;
+    the changed fields are the unknowns, everything else is as read. A field is pinned when, for
+    every equation dropped in turn, the rest still determine it (its unit vector lies in the span
+    of their coefficient rows): a B.1-B.4 cell is in its row (L + P = total) and its column
+    (B.4 = B.1 + B.2 + B.3); two cells of one row that both changed are each pinned by their
+    columns and cross-checked by the row.
 
     A long-shot correction is dangerous where the change absorbs a mistake made elsewhere (an
     officer's slip, or another box read confidently and wrongly): with one equation, any field in
-    it can absorb it. A field in two equations (a B.1-B.4 cell is in its row, L + P = total, and in
-    its column, B.4 = B.1 + B.2 + B.3) can only absorb a mistake that both equations see in that
-    very field, whatever the digit's probability. Measured: of 175 corrections below the
-    probability bar in a stress batch of 2,000 scans with 1,151 officer mistakes, 48 were pinned
-    twice and all 48 gave the paper's number; the 6 that did not were all in fields with one
-    equation (II.1-II.4, A)."""
-    if min_equations is None or not changes:
+    it can absorb it. A redundantly determined field can only absorb a mistake made in that very
+    field, and ``ArithSettings.pinned_floor`` keeps those out. Measured: of 175 corrections below
+    the probability bar in a stress batch of 2,000 scans with 1,151 officer mistakes, 48 were pinned
+    by two equations and all 48 gave the paper's number; the 6 that did not were all in fields with
+    one equation (II.1-II.4, A)."""
+    if not redundant or not changes:
         return set()
-    changed = {c.field_id for c in changes}
+    changed = sorted({c.field_id for c in changes})
+    col = {f: i for i, f in enumerate(changed)}
     present = checkable(values, ids)
-    out: set[str] = set()
-    for f in changed:
-        n = sum(1 for r in rules
-                if r.severity == HARD and r.kind == "sum" and f in r.fields
-                and not (changed - {f}) & set(r.fields)
-                and all(x in present for x in r.fields) and r.check(present) is None)
-        if n >= min_equations:
-            out.add(f)
-    return out
+    rows = []
+    for r in rules:
+        if (r.severity == HARD and r.kind == "sum" and col.keys() & set(r.fields)
+                and all(x in present for x in r.fields) and r.check(present) is None):
+            row = np.zeros(len(changed))
+            for k, x in enumerate(r.fields):  # fields[0] = sum(fields[1:])
+                if x in col:
+                    row[col[x]] += 1.0 if k == 0 else -1.0
+            rows.append(row)
+    if len(rows) < 2:
+        return set()
+    eqs = np.array(rows)
+
+    def implied(m: np.ndarray, f: int) -> bool:
+        unit = np.zeros(len(changed))
+        unit[f] = 1.0
+        return np.linalg.matrix_rank(np.vstack([m, unit])) == np.linalg.matrix_rank(m)
+
+    return {f for f, i in col.items()
+            if all(implied(np.delete(eqs, k, axis=0), i) for k in range(len(eqs)))}
 
 
 def _soft_doubts(arith: ArithResult, ids: list[str], issues: list[RuleResult], rules: list[Rule]) -> set[str]:

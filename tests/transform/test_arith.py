@@ -55,8 +55,33 @@ def test_long_shot_pinned_by_two_equations_is_verified() -> None:
     assert form.reasons == [Reason.AUTO_CORRECTED]
     assert form.status == Status.VERIFIED  # both equations imply 194 on their own
     off = validate_form(draft(v, unsure={"voters_total_total": {2: {"1": 0.85, "4": 0.05}}}),
-                        settings=ValidationSettings(auto_verify_min_equations=None))
+                        settings=ValidationSettings(auto_verify_redundant=False))
     assert off.status == Status.NEEDS_REVIEW
+
+
+def test_two_long_shots_in_one_row_are_pinned_by_their_columns() -> None:
+    # B.1 L and P both misread: the row (L + P = total) has two unknowns, but each column
+    # (B.4 = B.1 + B.2 + B.3) pins one, and the row still checks them: redundant, verified.
+    v = consistent_ppwp()
+    assert (v["voters_dpt_l"], v["voters_dpt_p"]) == (90, 100)
+    form = validate_form(draft(v, unsure={"voters_dpt_l": {1: {"6": 0.85, "9": 0.05}},
+                                          "voters_dpt_p": {2: {"8": 0.85, "0": 0.05}}}))
+    assert (form.values["voters_dpt_l"], form.values["voters_dpt_p"]) == (90, 100)
+    assert {c.field_id for c in form.corrections if c.old != c.new} == {"voters_dpt_l", "voters_dpt_p"}
+    assert form.status == Status.VERIFIED and form.reasons == [Reason.AUTO_CORRECTED]
+
+
+def test_pinned_floor_lets_the_sums_reach_a_digit_the_reader_nearly_ruled_out() -> None:
+    # The reader gives the right "4" only p 0.005 (below the usual 0.02 floor): in a field two
+    # equations pin, it is still a candidate, and both equations agree on it.
+    v = consistent_ppwp()
+    form = validate_form(draft(v, unsure={"voters_total_total": {2: {"1": 0.89, "4": 0.005}}}))
+    assert form.values["voters_total_total"] == 194
+    assert form.status == Status.VERIFIED
+    # The same digit in a field only one equation holds (II.4, in R6) stays out of reach.
+    form = validate_form(draft(v, unsure={"ballots_unused": {1: {"8": 0.89, "6": 0.005}}}))
+    assert form.values["ballots_unused"] == 80 and form.corrections == []
+    assert form.status == Status.NEEDS_REVIEW
 
 
 def test_long_shot_in_one_equation_waits_even_beside_a_pinned_one() -> None:
