@@ -44,14 +44,6 @@ class ArithSettings:
     # an equation with to match: verified with two wrong numbers (1 of 1,000 forms).
     box_threshold: float = 0.999
     box_floor: float = 0.02  # alternatives of an unsure box at or above this are considered
-    # ... and in a field two hard equations pin (a B.1-B.4 cell: its row and its column; V.A), down
-    # to this. Both equations must then agree on the new value, which an officer's slip in another
-    # field cannot arrange; a slip in the field itself is written clearly, so the reader gives the
-    # number the sums want almost nothing. Measured on a stress batch (2,000 scans, 1,151 mistakes):
-    # of 184 slips in such fields, none had that number's digits at p >= 0.002 where the reader was
-    # unsure (15 would be reachable with no floor at all); misread digits of such fields sat at
-    # p 0.002-0.02 on the 1,000-form batch.
-    pinned_floor: float = 0.002
     max_candidates: int = 48  # per field, most probable first
     max_nodes: int = 20_000  # search budget per component
     max_solutions: int = 16  # stop counting beyond this (uniqueness is all that matters)
@@ -120,7 +112,7 @@ def unsure_boxes(r: FieldReading, settings: ArithSettings) -> list[int]:
 
 
 def field_candidates(r: FieldReading, settings: ArithSettings, optional: bool = False,
-                     also: int | None = None, floor: float | None = None) -> list[Candidate]:
+                     also: int | None = None) -> list[Candidate]:
     """The numbers the field may hold when only its unsure boxes change, most probable first
     (one entry per value; "no digit" everywhere = None, a candidate only for fields that may be empty).
 
@@ -128,8 +120,7 @@ def field_candidates(r: FieldReading, settings: ArithSettings, optional: bool = 
     of the unsure boxes whatever the reader's probability for them, and it is kept among the
     candidates if reachable. The bubbles are the form's own answer to a doubtful handwritten number;
     a reader sure of the wrong digit (p of the right one below ``box_floor``) otherwise leaves the
-    arithmetic nothing to find. ``floor``: instead of ``settings.box_floor``."""
-    floor = settings.box_floor if floor is None else floor
+    arithmetic nothing to find."""
     if not r.digits:
         return [Candidate(r.value, 1.0, (), ())]
     sp = [symbol_probs(d.probs) for d in r.digits]
@@ -139,7 +130,7 @@ def field_candidates(r: FieldReading, settings: ArithSettings, optional: bool = 
     options = []
     for i, p in enumerate(sp):
         if i in loose:
-            opts = [s for s in range(11) if p[s] >= floor or s == read[i] or s in wanted[i]]
+            opts = [s for s in range(11) if p[s] >= settings.box_floor or s == read[i] or s in wanted[i]]
         else:
             opts = [read[i]]
         options.append(opts)
@@ -297,13 +288,10 @@ def solve(readings: list[FieldReading], values: Values, field_ids: list[str], ru
     known = checkable(confident_values, [f for f in field_ids if f not in unsure])
     hard = [r for r in rules if r.severity == HARD and all(f in known or f in unsure for f in r.fields)]
     domains: dict[str, list[Candidate]] = {}
-    sums = [r for r in hard if r.kind == "sum"]
     for f in unsure:
         r = by_id[f]
         bubbles = confident_bubbles(r)
-        pinned_twice = sum(f in rule.fields for rule in sums) >= 2
-        cands = field_candidates(r, settings, optional=may_be_empty(f), also=bubbles,
-                                 floor=settings.pinned_floor if pinned_twice else None)
+        cands = field_candidates(r, settings, optional=may_be_empty(f), also=bubbles)
         if bubbles is not None:  # a second reading ranks candidates
             cands.sort(key=lambda c, b=bubbles: -c.prob * (settings.bubble_weight if c.value == b else 1.0))
         domains[f] = cands
