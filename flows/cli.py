@@ -44,7 +44,9 @@ def generate(
              "packaged model saw")] = None,
 ) -> None:
     """Generate realistic filled-in forms with known numbers (truth.jsonl) for testing and demos."""
+    from synth.digit_sources import SOURCES
     from synth.generate import GenerateOptions, generate_batch
+    from synth.handwriting import NAMED_ONLY, named_source
 
     opts_kwargs = dict(out_dir=out_dir, forms=forms, province=province, seed=seed, quality=quality,
                        handwriting=handwriting, template_pdf=template_pdf,
@@ -54,19 +56,16 @@ def generate(
     if workers:
         opts_kwargs["workers"] = workers
     if source:
-        known = ("mnist", "ardis", "strokes", "mnist-train")
+        known = (*SOURCES, "strokes", *NAMED_ONLY)
         bad = sorted(set(source) - set(known))
         if bad:
             console.print(f"[red]error:[/] unknown handwriting source(s) {', '.join(bad)} ({', '.join(known)})")
             raise typer.Exit(EXIT_USAGE)
-        from synth.digit_sources import default_mnist_train_path
-
-        if "mnist-train" in source and not default_mnist_train_path().exists():
-            console.print(f"[red]error:[/] mnist-train is not fetched ({default_mnist_train_path()}): run "
-                          "scripts/unseen_writers.py once")
-            raise typer.Exit(EXIT_USAGE)
         opts_kwargs["sources"] = source
     try:
+        for name in opts_kwargs.get("sources", ()):
+            if name in NAMED_ONLY:
+                named_source(name)  # here, not in a worker: a source never fetched is a usage error
         opts = GenerateOptions(**opts_kwargs)
     except ValueError as exc:
         console.print(f"[red]error:[/] {exc}")

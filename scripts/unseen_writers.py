@@ -60,10 +60,11 @@ def curve(p: np.ndarray, y: np.ndarray, packaged_threshold: float) -> dict:
     return out
 
 
-def _run(cmd: list[str]) -> str:
+def _run(cmd: list[str], capture: bool = False) -> str:
+    """Run a step; its progress bar and errors reach the terminal unless its output is wanted."""
     print("$", " ".join(cmd), flush=True)
-    done = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True)
-    return done.stdout
+    done = subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.PIPE if capture else None, text=True)
+    return done.stdout or ""
 
 
 def _table(name: str, version: str, c: dict) -> list[str]:
@@ -111,7 +112,7 @@ def main() -> None:
     if not args.no_pipeline:
         rel = args.work / "releases"
         _run([py, "-m", "flows.cli", "run", str(batch), "--out", str(rel), "--no-prefect"])
-        report = _run([py, "-m", "flows.cli", "eval", str(rel), str(batch / "truth.jsonl")])
+        report = _run([py, "-m", "flows.cli", "eval", str(rel), str(batch / "truth.jsonl")], capture=True)
 
     g = " ".join(gen[2:]).replace(f"{ROOT}/", "")
     report = report.replace(f"{ROOT}/", "")

@@ -58,7 +58,9 @@ NAMED_ONLY = ("mnist-train",)
 
 
 @cache
-def _named_only(name: str) -> tuple[DigitSet, dict[str, np.ndarray]]:
+def named_source(name: str) -> tuple[DigitSet, dict[str, np.ndarray]]:
+    """A named-only source's digits and their index by label; ValueError (with what to do) when it
+    is unknown or was never fetched."""
     path = default_mnist_train_path()
     if name != "mnist-train" or not path.exists():
         raise ValueError(f"handwriting source {name!r} is not available: run scripts/unseen_writers.py "
@@ -96,7 +98,7 @@ class Writer:
         """Float alpha mask (0..1) of ``label`` in this hand, about ``height`` px tall."""
         width = max(1.0, self.width_frac * height)
         if self.source in NAMED_ONLY:
-            ds, index = _named_only(self.source)
+            ds, index = named_source(self.source)
         elif self._set >= 0:
             ds, index = _sources(self.hw_dir, self.split)[self._set], _label_index(self.hw_dir, self.split)[self._set]
         else:
@@ -127,7 +129,7 @@ def make_writer(rng: np.random.Generator, hw_dir: Path | None, split: Split = "t
             p = np.array([0.85 / (len(names) - 1)] * (len(names) - 1) + [0.15])
             source = names[int(rng.choice(len(names), p=p))]
     if source in NAMED_ONLY:
-        _named_only(source)  # fails here, before any page is drawn, when it was never fetched
+        named_source(source)  # fails here, before any page is drawn, when it was never fetched
         set_idx = -1
     elif source == "strokes" or source in names:
         set_idx = names.index(source) if source != "strokes" else -1

