@@ -19,7 +19,7 @@ harvest test-mixed 120 101 mixed test
 harvest test-scan 100 102 scan test
 harvest calib-mixed 60 103 mixed test
 harvest calib2-mixed 80 104 mixed test
-# test split written by one real source only: where each cross-source model's threshold is chosen
+# test split written by one real source only: part of the calibration pages (temperatures)
 if [ ! -f "$D/xs-mnist.npz" ]; then
   [ -f build/xs/mnist-only/truth.jsonl ] || "$PY" -m flows.cli generate build/xs/mnist-only --forms 150 --seed 501 \
     --quality mixed --source mnist --inconsistent-rate 0.1
@@ -27,6 +27,13 @@ if [ ! -f "$D/xs-mnist.npz" ]; then
 fi
 [ -f "$D/xs-ardis.npz" ] || "$PY" scripts/harvest_crops.py --forms 120 --seed 107 --quality mixed --split test \
   --sources ardis --out "$D/xs-ardis.npz"
+# train split written by one real source only: where each cross-source model's threshold is chosen. That
+# model never saw the source, and these images are not the test pages' (which reuse the small test split),
+# so the threshold is not fitted to the images it is then judged on.
+[ -f "$D/xcal-mnist-train.npz" ] || "$PY" scripts/harvest_crops.py --forms 200 --seed 701 --quality mixed \
+  --split train --sources mnist --out "$D/xcal-mnist-train.npz"
+[ -f "$D/xcal-ardis-train.npz" ] || "$PY" scripts/harvest_crops.py --forms 200 --seed 702 --quality mixed \
+  --split train --sources ardis --out "$D/xcal-ardis-train.npz"
 # train split
 harvest train-scan 150 1 scan train ppwp ppwp-salinan dpr
 harvest train-fax 60 2 fax train ppwp ppwp-salinan dpr
@@ -37,6 +44,7 @@ harvest train-dhasil 4 4 mixed train dhasil-ppwp
 "$PY" scripts/train_digits.py --out build/digits-v5b --xs-out build/xs-v5b --tag v5b --seed 17 \
   --pages $D/train-scan.npz $D/train-fax.npz $D/train-photo.npz $D/train-dhasil.npz \
   --calib-pages $D/calib-mixed.npz $D/calib2-mixed.npz $D/xs-mnist.npz $D/xs-ardis.npz --test-pages $D/test-mixed.npz $D/test-scan.npz \
+  --xs-calib-pages $D/xcal-mnist-train.npz $D/xcal-ardis-train.npz \
   --page-frac 0.5 --samples 1000000 --lr 3e-3 --xs-samples 600000 --variants no-mnist no-ardis main
 # Then the first networks, packaged with their second opinions.
 # The packaged main model was warm-started from the previous reader's state dict (digits-v2, kept in
@@ -47,4 +55,5 @@ if [ -f build/digits-cache/init-digits-v2.pt ]; then INIT=(--init build/digits-c
 "$PY" scripts/train_digits.py --out "${OUT:-extract/models}" --tag v4 --second-tag v5b --threshold-bound --gate 0.9995 \
   --pages $D/train-scan.npz $D/train-fax.npz $D/train-photo.npz $D/train-dhasil.npz \
   --calib-pages $D/calib-mixed.npz $D/calib2-mixed.npz $D/xs-mnist.npz $D/xs-ardis.npz --test-pages $D/test-mixed.npz $D/test-scan.npz \
+  --xs-calib-pages $D/xcal-mnist-train.npz $D/xcal-ardis-train.npz \
   --page-frac 0.5 --samples "$SAMPLES" --lr 2e-3 "${INIT[@]}" --xs-samples 600000

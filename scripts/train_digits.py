@@ -310,6 +310,8 @@ def write_card(path: Path, meta: dict, conf_m: np.ndarray) -> None:
     cb = mt.get("clean_box") or {"all": float("nan"), "mnist": float("nan"), "ardis": float("nan")}
     scan = allp.get("scan", {})
     thr = meta["accept_threshold"]
+    cal_files = td["page_files"]["calibration"]
+    xs_files = td["page_files"].get("cross_source_calibration", cal_files)
     runtime_diff = mt.get("runtime_torch_max_abs_diff", mt.get("cv2_torch_max_abs_diff", float("nan")))
     ms_30 = mt.get("ms_per_30_boxes", float("nan"))
     lines = [
@@ -336,6 +338,8 @@ def write_card(path: Path, meta: dict, conf_m: np.ndarray) -> None:
         f"model's on its calibration pages ({mt['threshold_parts']['main']}) and each cross-source model's on",
         "calibration pages of the source it never saw ("
         + ", ".join(f"{k}: {v}" for k, v in mt["threshold_parts"].items() if k != "main")
+        + (f"; chosen on {', '.join(xs_files)}: forms written with that source's *train-split* images, which"
+           " the model never saw and the test pages never use" if xs_files != cal_files else "")
         + "): each the smallest confidence keeping <= 0.2% of accepted boxes wrong"
         + (" with 95% confidence (the Wilson upper bound of the accepted error on those pages is <= 0.2%;"
            " point estimates alone: " + ", ".join(f"{k}: {v}" for k, v in mt["threshold_parts_point_estimate"].items())
@@ -590,6 +594,9 @@ def run(args: argparse.Namespace) -> None:
     syn = {k: np.concatenate([data["train"][k], cl[k]]) for k in ("x", "y", "src")}
     pages = load_pages(args.pages)
     calib = load_pages(args.calib_pages)
+    # Where each cross-source threshold is chosen: pages of the left-out source written with images
+    # the test pages do not use (the model never saw that source at all), else the calibration pages.
+    xs_calib = load_pages(args.xs_calib_pages) if args.xs_calib_pages else calib
     tests = {f.stem: load_pages([f]) for f in args.test_pages}
     all_tests = {k: np.concatenate([t[k] + (i * 100000 if k == "form" else 0) for i, t in enumerate(tests.values())])
                  for k in next(iter(tests.values()))}
@@ -613,7 +620,7 @@ def run(args: argparse.Namespace) -> None:
     point["main"], _ = symbol_threshold(p_c, calib["y"], MAX_ACCEPTED_ERROR)
     for name, held in HELD_OUT.items():
         if name in models:
-            ch = page_subset(calib, [held])
+            ch = page_subset(xs_calib, [held])
             p_h = readers[name].probs(ch["x"])
             parts[name], _ = symbol_threshold(p_h, ch["y"], MAX_ACCEPTED_ERROR, args.threshold_bound)
             point[name], _ = symbol_threshold(p_h, ch["y"], MAX_ACCEPTED_ERROR)
@@ -690,6 +697,7 @@ def run(args: argparse.Namespace) -> None:
             "page_crops": {"train": int(len(pages["y"])), "calibration": int(len(calib["y"])),
                            "test": {k: int(len(t["y"])) for k, t in tests.items()}},
             "page_files": {"train": [f.name for f in args.pages], "calibration": [f.name for f in args.calib_pages],
+                           "cross_source_calibration": [f.name for f in args.xs_calib_pages or args.calib_pages],
                            "test": [f.name for f in args.test_pages]},
             "page_fraction_of_batch": args.page_frac,
         },
@@ -735,6 +743,9 @@ def main() -> None:
                     help="harvested page crops (scripts/harvest_crops.py, train split) to train on")
     ap.add_argument("--calib-pages", type=Path, nargs="+", required=True,
                     help="test-split page crops to fit T and the thresholds on")
+    ap.add_argument("--xs-calib-pages", type=Path, nargs="+", default=None,
+                    help="page crops to choose each cross-source model's threshold on: forms written by the source "
+                         "it never saw, with images the test pages do not use (train split); default --calib-pages")
     ap.add_argument("--test-pages", type=Path, nargs="+", required=True, help="test-split page crops to report on")
     ap.add_argument("--page-frac", type=float, default=0.5, help="share of each batch from --pages")
     ap.add_argument("--init", type=Path, default=None, help="warm-start the main model from this state dict")

@@ -59,6 +59,19 @@ def test_long_shot_pinned_by_two_equations_is_verified() -> None:
     assert off.status == Status.NEEDS_REVIEW
 
 
+def test_pinned_long_shot_below_the_pinned_floor_waits() -> None:
+    # A fresh stress batch (seed 921): B.4 L written "99" where the sums want 93 (an officer's slip),
+    # its last 9 read at p 0.93 with 3 at p 0.03. Both equations imply 93, so the slip was absorbed
+    # and the form verified with a number the paper does not say. Below p 0.05 a steward decides.
+    v = consistent_ppwp()
+    read = {"voters_total_total": {2: {"1": 0.85, "4": 0.03}}}
+    form = validate_form(draft(v, unsure=read))
+    assert form.values["voters_total_total"] == 194  # still proposed, recorded as a correction
+    assert form.status == Status.NEEDS_REVIEW and form.reasons == [Reason.AUTO_CORRECTED]
+    old = validate_form(draft(v, unsure=read), settings=ValidationSettings(auto_verify_pinned_min_p=None))
+    assert old.status == Status.VERIFIED
+
+
 def test_two_long_shots_in_one_row_are_pinned_by_their_columns() -> None:
     # B.1 L and P both misread: the row (L + P = total) has two unknowns, but each column
     # (B.4 = B.1 + B.2 + B.3) pins one, and the row still checks them: redundant, verified.
