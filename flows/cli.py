@@ -291,18 +291,50 @@ def eval_cmd(
     truth: Annotated[Path, typer.Argument(help="the generator's truth.jsonl for the batch that was read")],
     out_dir: Annotated[Path | None, typer.Option("--out", help="write eval.json, eval.txt and the confusion PNG")]
     = None,
+    auto_verify_min_p: Annotated[float | None, typer.Option(
+        "--auto-verify-min-p", min=0.0, max=1.0,
+        help="what-if: judge the forms again with this probability floor for automatic corrections "
+             "resting on one equation (the release is not changed)")] = None,
+    pinned_min_p: Annotated[float | None, typer.Option(
+        "--pinned-min-p", min=0.0, max=1.0,
+        help="what-if: ... and this floor for corrections implied by two or more equations")] = None,
 ) -> None:
     """Compare a release with the truth of a generated batch: digit and field accuracy, form outcomes
     (verified and WRONG = silent error), injected mistakes caught, by quality and form type.
-    Exits 1 when any form was verified with a wrong number."""
+    Exits 1 when any form was verified with a wrong number.
+
+    With --auto-verify-min-p / --pinned-min-p, the same readings are judged again under that
+    verification policy first: how many more forms it would verify, and at what cost in silent
+    errors (transform.validate.ValidationSettings holds the defaults and why)."""
     from load.evaluate import evaluate_release, format_report, save_report
     from load.reopen import resolve_release
 
     if not truth.is_file():
         console.print(f"[red]error:[/] {truth} does not exist")
         raise typer.Exit(EXIT_INPUT)
+    rejudge = None
+    if auto_verify_min_p is not None or pinned_min_p is not None:
+        from dataclasses import replace
+
+        from schemas.reasons import Status
+        from schemas.records import FormRecord
+        from transform.validate import ValidationSettings, judge
+
+        policy = ValidationSettings()
+        if auto_verify_min_p is not None:
+            policy = replace(policy, auto_verify_min_p=auto_verify_min_p)
+        if pinned_min_p is not None:
+            policy = replace(policy, auto_verify_pinned_min_p=pinned_min_p)
+        console.print(f"judging again: auto_verify_min_p={policy.auto_verify_min_p}, "
+                      f"auto_verify_pinned_min_p={policy.auto_verify_pinned_min_p}")
+
+        def rejudge(record: FormRecord) -> FormRecord:
+            # Rejected and failed forms have no readings to judge again.
+            if record.status not in (Status.VERIFIED, Status.NEEDS_REVIEW):
+                return record
+            return judge(record, policy)
     try:
-        report = evaluate_release(resolve_release(release), truth)
+        report = evaluate_release(resolve_release(release), truth, rejudge=rejudge)
     except FileNotFoundError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(EXIT_INPUT) from exc

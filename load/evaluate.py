@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -205,10 +206,17 @@ def _error(t: TruthForm, quality: str, outcome: str, wrong: dict, mistakes: list
                      wrong_fields=wrong, mistakes=mistakes)
 
 
-def evaluate_release(release_dir: Path, truth_jsonl: Path) -> EvalReport:
-    """Score the release in ``release_dir`` (a release folder, or a releases folder: its ``latest``)."""
+def evaluate_release(release_dir: Path, truth_jsonl: Path,
+                     rejudge: Callable[[FormRecord], FormRecord] | None = None) -> EvalReport:
+    """Score the release in ``release_dir`` (a release folder, or a releases folder: its ``latest``).
+
+    ``rejudge``: applied to every record before scoring (a what-if: the same readings judged under
+    another verification policy); the release itself is never changed."""
     records_path = find_records(Path(release_dir))
-    return score(load_records(records_path), load_truth(Path(truth_jsonl)),
+    records = load_records(records_path)
+    if rejudge is not None:
+        records = [rejudge(r) for r in records]
+    return score(records, load_truth(Path(truth_jsonl)),
                  release=str(records_path.parent.resolve()), truth=str(Path(truth_jsonl)))
 
 
