@@ -57,14 +57,14 @@ def _clean_crop(crop: np.ndarray) -> np.ndarray:
     line removed (its dots are small blobs; letters are tall)."""
     paper = float(np.percentile(crop, 90))
     ink = (crop < paper * 0.62).astype(np.uint8)
-    _erase_dotted_line(ink)
+    erase_dotted_line(ink)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     tall = np.zeros(n, bool)
     tall[1:] = stats[1:, cv2.CC_STAT_HEIGHT] >= 0.2 * crop.shape[0]
     return np.where(tall[labels], 0, 255).astype(np.uint8)
 
 
-def _erase_dotted_line(ink: np.ndarray) -> None:
+def erase_dotted_line(ink: np.ndarray) -> None:
     """Erase the dotted write-on line in place, also where its dots touch the text.
 
     Typed text sits on the dotted line: a dot under a letter's foot merges with it, and the
@@ -97,39 +97,49 @@ def _clean(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def read_headers(pages: list[dict[str, np.ndarray]], timeout: float = 20.0) -> list[dict[str, str]]:
-    """OCR many pages' header crops in one Tesseract call. Returns, per page, field -> text.
+def read_headers(pages: list[dict[str, np.ndarray]], timeout: float = 20.0,
+                 typed_numbers: list[str | None] | None = None) -> list[dict[str, str]]:
+    """OCR many pages' header crops in few Tesseract calls. Returns, per page, field -> text.
 
-    A TPS number counts only when a second, differently set-up read agrees with it exactly
-    (``_confirm_numbers``): the first read alone, even at confidence >= 90, named another TPS on
-    39 of 1,000 consistent generated forms (a leading "0" read as "1" or "2", a digit dropped)."""
-    items = [(i, fid, crop) for i, crops in enumerate(pages) for fid, crop in crops.items()]
+    Names (kecamatan, desa) are read by the Indonesian model, one word below MIN_WORD_CONF
+    dropping the field. A TPS number counts only when two independent reads agree exactly
+    (``_vote_numbers``): any one alone names another TPS too often (the first read alone, even at
+    confidence >= 90, did on 39 of 1,000 consistent generated forms: a leading "0" read as "1" or
+    "2", a digit dropped). ``typed_numbers``: per page, the digit reader's reading of the number
+    (``extract.typed_number``), is a third vote: on 1,000 generated forms the digit reader and the
+    digits-only read agree on more scan pages than the two Tesseract reads, and on fewer photos,
+    so all three vote."""
     results: list[dict[str, str]] = [{} for _ in pages]
-    if not items:
-        return results
-    try:
-        words = _ocr_sheet([crop for _, _, crop in items], lang="ind", psm=4, timeout=timeout)
-    except ToolError:
-        return results  # the cross-check is lost for these pages, not the pages themselves
-    for (i, fid, _), ws in zip(items, words, strict=True):
-        if not ws or min(c for _, _, c in ws) < (MIN_NUMBER_CONF if fid == "tps_number" else MIN_WORD_CONF):
-            continue  # one doubtful word makes the whole field unusable as evidence
-        cleaned = _clean(" ".join(t for _, t, _ in ws))
-        if fid == "tps_number" and not re.fullmatch(r"\d{1,3}", cleaned):
-            continue  # a TPS number is 1-3 digits; anything else is a misread
-        if cleaned:
-            results[i][fid] = cleaned
-    _confirm_numbers(results, pages, timeout)
+    items = [(i, fid, crop) for i, crops in enumerate(pages) for fid, crop in crops.items()]
+    first: list[str | None] = [None] * len(pages)
+    if items:
+        try:
+            words = _ocr_sheet([crop for _, _, crop in items], lang="ind", psm=4, timeout=timeout)
+        except ToolError:
+            words = [[] for _ in items]  # the cross-check is lost for these pages, not the pages
+        for (i, fid, _), ws in zip(items, words, strict=True):
+            if not ws or min(c for _, _, c in ws) < (MIN_NUMBER_CONF if fid == "tps_number" else MIN_WORD_CONF):
+                continue  # one doubtful word makes the whole field unusable as evidence
+            cleaned = _clean(" ".join(t for _, t, _ in ws))
+            if fid == "tps_number":
+                first[i] = cleaned if re.fullmatch(r"\d{1,3}", cleaned) else None  # else a misread
+            elif cleaned:
+                results[i][fid] = cleaned
+    _vote_numbers(results, pages, first, typed_numbers or [None] * len(pages), timeout)
     return results
 
 
-def _confirm_numbers(results: list[dict[str, str]], pages: list[dict[str, np.ndarray]], timeout: float) -> None:
-    """Keep a page's TPS number only if a second read agrees exactly: the English model restricted
-    to digits, one block (psm 6), no confidence floor. Alone it misreads often (159 wrong of 499
-    generated pages), but rarely the same way as the first read: on those 499 pages the first read
-    alone gave 2 wrong numbers and 35 right, the two agreeing 0 wrong and 31 right. Only the pages
-    whose first read gave a number are read again (a small sheet, one more Tesseract start)."""
-    todo = [i for i, r in enumerate(results) if "tps_number" in r and "tps_number" in pages[i]]
+def _vote_numbers(results: list[dict[str, str]], pages: list[dict[str, np.ndarray]], first: list[str | None],
+                  typed: list[str | None], timeout: float) -> None:
+    """Set a page's TPS number where two of its reads agree exactly: the Indonesian model's
+    (``first``), the digit reader's (``typed``), and the English model restricted to digits, one
+    block (psm 6), no confidence floor. That last one alone misreads often (159 wrong of 499
+    generated pages), but rarely the same way as another: on 499 pages the first read alone gave
+    2 wrong numbers and 35 right, it and the digits-only read agreeing 0 wrong and 31 right; on
+    450 scan pages the digit reader and the digits-only read agreed on 132, none wrong. The
+    digits-only read runs only on pages where another read gave a number (a small sheet, one
+    Tesseract start)."""
+    todo = [i for i in range(len(pages)) if "tps_number" in pages[i] and (first[i] or typed[i])]
     if not todo:
         return
     try:
@@ -138,8 +148,10 @@ def _confirm_numbers(results: list[dict[str, str]], pages: list[dict[str, np.nda
     except ToolError:
         words = [[] for _ in todo]
     for i, ws in zip(todo, words, strict=True):
-        if "".join(t for _, t, _ in ws) != results[i]["tps_number"]:
-            del results[i]["tps_number"]
+        votes = [v for v in (first[i], typed[i], "".join(t for _, t, _ in ws)) if v]
+        agreed = [v for v in dict.fromkeys(votes) if votes.count(v) >= 2]
+        if len(agreed) == 1:
+            results[i]["tps_number"] = agreed[0]
 
 
 def _ocr_sheet(crops: list[np.ndarray], lang: str, psm: int, timeout: float,

@@ -20,7 +20,8 @@ from extract.header import HEADER_FIELDS, NUMBER_FIELDS, header_crops, read_head
 from extract.model_store import current_model
 from extract.read_page import read_fields
 from extract.register import RegisterFailure, register_page
-from schemas.layout import load_layout
+from extract.typed_number import number_boxes, read_typed_number
+from schemas.layout import PageLayout, load_layout
 from schemas.reasons import Reason
 from schemas.records import FileOutcome, InputFile, PageReading, PageRejection
 from schemas.settings import LearnSettings, Settings
@@ -46,9 +47,11 @@ def _reader(onnx: str | None) -> DigitReader:
 
 
 def process_file(item: InputFile, settings: Settings, reader: DigitReader | None = None,
-                 headers: list[tuple[PageReading, dict[str, np.ndarray]]] | None = None) -> FileOutcome:
+                 headers: list[tuple[PageReading, dict[str, np.ndarray], str | None]] | None = None
+                 ) -> FileOutcome:
     """Decode, register and read every page of ``item``. When ``headers`` is a list, each read
-    page's header crops are appended to it, to be OCR'd in one batch by the caller."""
+    page's header crops (and the digit reader's reading of its TPS number) are appended to it, to
+    be OCR'd in one batch by the caller."""
     reader = reader or default_reader(settings.learn.models_dir)
     outcome = FileOutcome(file=item)
     if item.identity is None:
@@ -68,7 +71,8 @@ def process_file(item: InputFile, settings: Settings, reader: DigitReader | None
                     layout = load_layout(result.registration.form_type).pages[result.registration.page - 1]
                     H = np.asarray(result.registration.homography, np.float64)
                     fields = HEADER_FIELDS if settings.read.header_names else NUMBER_FIELDS
-                    headers.append((result, header_crops(page.gray, H, layout, fields)))
+                    headers.append((result, header_crops(page.gray, H, layout, fields),
+                                    _typed_tps_number(page.gray, H, layout, reader, result)))
             else:
                 outcome.rejected_pages.append(result)
             t0 = time.perf_counter()
@@ -78,6 +82,19 @@ def process_file(item: InputFile, settings: Settings, reader: DigitReader | None
         log.exception("internal error on %s", item.rel_path)
         outcome.failure, outcome.detail = Reason.INTERNAL_ERROR, " ".join(f"{type(exc).__name__}: {exc}".split())
     return outcome
+
+
+def _typed_tps_number(gray: np.ndarray, H: np.ndarray, layout: PageLayout, reader: DigitReader,
+                      result: PageReading) -> str | None:
+    """The digit reader's reading of the header's typed TPS number (one vote of the identity
+    cross-check, ``extract.header.read_headers``); its time counts as reading."""
+    rect = next((hf.rect for hf in layout.header if hf.id == "tps_number"), None)
+    if rect is None:
+        return None
+    t0 = time.perf_counter()
+    number = read_typed_number(reader, number_boxes(gray, H, rect))
+    result.seconds["read"] = round(result.seconds.get("read", 0.0) + time.perf_counter() - t0, 4)
+    return number
 
 
 def _process_page(item: InputFile, index: int, gray: np.ndarray, settings: Settings,
@@ -116,14 +133,16 @@ def process_chunk(items: list[InputFile], settings: Settings) -> list[FileOutcom
     versions = (pipeline_version(), reader.version, settings.read.model_dump_json())
     keys = [outcome_key(item, *versions) for item in items]
     cached = [cache.get(k, item) if cache else None for k, item in zip(keys, items, strict=True)]
-    headers: list[tuple[PageReading, dict[str, np.ndarray]]] | None = [] if settings.read.header_ocr else None
+    headers: list[tuple[PageReading, dict[str, np.ndarray], str | None]] | None = (
+        [] if settings.read.header_ocr else None)
     outcomes = [c if c is not None else process_file(item, settings, reader, headers=headers)
                 for c, item in zip(cached, items, strict=True)]
     if headers:
         t0 = time.perf_counter()
-        texts = read_headers([crops for _, crops in headers], settings.limits.tesseract_timeout_s)
+        texts = read_headers([crops for _, crops, _ in headers], settings.limits.tesseract_timeout_s,
+                             typed_numbers=[typed for _, _, typed in headers])
         share = (time.perf_counter() - t0) / len(headers)
-        for (page, _), text in zip(headers, texts, strict=True):
+        for (page, _, _), text in zip(headers, texts, strict=True):
             page.header_text = text
             page.seconds["header_ocr"] = round(share, 4)
     if cache:

@@ -1,5 +1,5 @@
 """The printed header: crop cleaning (the dotted write-on line must not give letters tails), and
-TPS numbers counted only when two differently set-up reads agree (real Tesseract)."""
+TPS numbers counted only when two independent reads agree (real Tesseract, the real digit reader)."""
 
 from __future__ import annotations
 
@@ -50,23 +50,54 @@ def test_a_clean_tps_number_is_confirmed_by_the_second_read() -> None:
 
 
 def test_a_number_the_second_read_disputes_is_dropped(monkeypatch) -> None:
-    """Replayed second read (psm 6, digits only): it saw "080" where the first read "030"."""
+    """Replayed digits-only read (psm 6): it saw "080" where the first read "030"."""
     calls = []
 
     def replay(crops, lang, psm, timeout, whitelist=None):
         calls.append((lang, psm, whitelist, len(crops)))
         return [[(0, "080", 40.0)] for _ in crops]
 
-    results = [{"tps_number": "030", "desa": "SUKAMAJU"}, {"desa": "CIBEUNYING"}]
+    results = [{"desa": "SUKAMAJU"}, {"desa": "CIBEUNYING"}]
     pages = [{"tps_number": _typed("030")}, {"tps_number": _typed("031")}]
     monkeypatch.setattr(header, "_ocr_sheet", replay)
-    header._confirm_numbers(results, pages, timeout=20)
+    header._vote_numbers(results, pages, first=["030", None], typed=[None, None], timeout=20)
     assert results == [{"desa": "SUKAMAJU"}, {"desa": "CIBEUNYING"}]
-    assert calls == [("eng", 6, "0123456789", 1)]  # only the page the first read gave a number
+    assert calls == [("eng", 6, "0123456789", 1)]  # only the page another read gave a number
 
 
-def test_many_crops_are_read_in_several_sheets(monkeypatch) -> None:
-    monkeypatch.setattr(header, "MAX_CROPS_PER_SHEET", 2)
-    texts = ["011", "204", "350", "47", "9"]
-    got = header._ocr_sheet([_typed(t) for t in texts], lang="eng", psm=6, timeout=20, whitelist="0123456789")
-    assert ["".join(t for _, t, _ in ws) for ws in got] == texts
+def test_two_of_three_reads_agreeing_give_the_number(monkeypatch) -> None:
+    """The digit reader's reading is a vote: with the digits-only read it confirms a number, and
+    two reads outvote a third; two numbers with one vote each give none."""
+    monkeypatch.setattr(header, "_ocr_sheet", lambda crops, *a, **k: [[(0, "030", 40.0)] for _ in crops])
+    pages = [{"tps_number": _typed("030")} for _ in range(4)]
+    results: list[dict[str, str]] = [{} for _ in pages]
+    header._vote_numbers(results, pages, first=[None, "031", "031", None], typed=["030", "030", "031", "080"],
+                         timeout=20)
+    assert [r.get("tps_number") for r in results] == ["030", "030", "031", None]
+
+
+def test_the_digit_readers_vote_with_real_tesseract() -> None:
+    got = read_headers([{"tps_number": _typed("030")}, {"tps_number": _typed("107")}], typed_numbers=["030", "108"])
+    assert [g.get("tps_number") for g in got] == ["030", "107"]  # "108" is outvoted by two Tesseract reads
+
+
+def test_the_digit_reader_reads_a_typed_number_from_a_registered_page() -> None:
+    """A typed number in the header rect of a page (identity homography, 3 px per point): the
+    glyphs are found on the dotted line, set in boxes, and read by the packaged reader."""
+    from extract.digits import DigitReader
+    from extract.typed_number import glyphs, number_boxes, read_typed_number
+    from schemas.layout import Rect
+
+    rect = Rect(x=20, y=10, w=50, h=26)
+    scale = 3.0
+    page = np.full((150, 300), 232, np.uint8)
+    x, y = int(rect.x * scale) + 6, int((rect.y + rect.h) * scale) - 12
+    cv2.putText(page, "041", (x, y), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 35, 3, cv2.LINE_AA)
+    for dx in range(int(rect.x * scale), int((rect.x + rect.w) * scale), 7):
+        cv2.circle(page, (dx, y + 4), 1, 70, -1)
+    H = np.diag([scale, scale, 1.0])
+    boxes = number_boxes(page, H, rect)
+    assert boxes.shape == (3, 32, 32)
+    assert read_typed_number(DigitReader(), boxes) == "041"
+    assert glyphs(np.full((40, 120), 230, np.uint8)) == []  # an empty header rect has nothing to read
+    assert read_typed_number(DigitReader(), number_boxes(np.full((150, 300), 232, np.uint8), H, rect)) is None
