@@ -64,9 +64,9 @@ def test_header_names_are_read_only_with_a_register(folder, scans, reader, monke
     seen: list[set[str]] = []
     real = process.read_headers
 
-    def spy(pages, timeout=20.0):
+    def spy(pages, timeout=20.0, typed_numbers=None):
         seen.extend(set(p) for p in pages)
-        return real(pages, timeout)
+        return real(pages, timeout, typed_numbers)
 
     monkeypatch.setattr(process, "read_headers", spy)
     d = folder({scans.page(0, 1).name: scans.page(0, 1)})
