@@ -55,16 +55,22 @@ def header_crops(gray: np.ndarray, H: np.ndarray, page: PageLayout,
 def _clean_crop(crop: np.ndarray) -> np.ndarray:
     """Black text on white: paper grey and JPEG noise thresholded away, and the dotted write-on
     line removed (its dots are small blobs; letters are tall)."""
-    paper = float(np.percentile(crop, 90))
-    ink = (crop < paper * 0.62).astype(np.uint8)
-    erase_dotted_line(ink)
+    ink = ink_mask(crop)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     tall = np.zeros(n, bool)
     tall[1:] = stats[1:, cv2.CC_STAT_HEIGHT] >= 0.2 * crop.shape[0]
     return np.where(tall[labels], 0, 255).astype(np.uint8)
 
 
-def erase_dotted_line(ink: np.ndarray) -> None:
+def ink_mask(crop: np.ndarray) -> np.ndarray:
+    """1 where a grey header crop has ink (well below its paper grey), the dotted line erased."""
+    paper = float(np.percentile(crop, 90))
+    ink = (crop < paper * 0.62).astype(np.uint8)
+    _erase_dotted_line(ink)
+    return ink
+
+
+def _erase_dotted_line(ink: np.ndarray) -> None:
     """Erase the dotted write-on line in place, also where its dots touch the text.
 
     Typed text sits on the dotted line: a dot under a letter's foot merges with it, and the

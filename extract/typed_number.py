@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from extract.digits import CROP_SIZE, DigitReader, symbol_probs
-from extract.header import erase_dotted_line
+from extract.header import ink_mask
 from schemas.layout import Rect
 
 PX_PER_UNIT = 4.0  # header rect resampled at 4 px per point: a typed digit ~40 px tall
@@ -39,9 +39,7 @@ def _rectified(gray: np.ndarray, H: np.ndarray, rect: Rect) -> np.ndarray:
 def glyphs(crop: np.ndarray) -> list[np.ndarray]:
     """The typed characters of an upright crop, left to right (grey sub-images). Dots of the
     write-on line and specks are left out; pieces of one broken glyph (overlapping in x) are one."""
-    paper = float(np.percentile(crop, 90))
-    ink = (crop < paper * 0.62).astype(np.uint8)
-    erase_dotted_line(ink)
+    ink = ink_mask(crop)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     h = crop.shape[0]
     tall = [i for i in range(1, n) if 0.3 * h <= stats[i, cv2.CC_STAT_HEIGHT] < 0.95 * h]
