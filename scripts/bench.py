@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / ".bench"
 PY = sys.executable
 PROVINCE = "32"
-SECTIONS = ("throughput", "memory", "baseline", "prefect", "accuracy", "unseen", "learning", "profile")
+SECTIONS = ("throughput", "memory", "baseline", "prefect", "accuracy", "shifts", "unseen", "learning", "profile")
 
 # Sizes chosen so the whole bench (cached batches) stays within 20 minutes on 2 cores.
 FULL = dict(scan_forms=667, tput_forms=50, pdf_forms=30, photo_forms=20, small_forms=34, prefect_forms=167,
@@ -462,7 +462,7 @@ class Bench:
     def batches(self) -> None:
         s = self.sizes
         need_scan = self.only & {"throughput", "memory", "baseline", "prefect", "profile"}
-        need_mixed = self.only & {"throughput", "accuracy"}
+        need_mixed = self.only & {"throughput", "accuracy", "shifts"}
         if need_scan:
             self.scan, g = batch("scan", s["scan_forms"])
             self.r["generation_seconds"]["scan"] = g
@@ -562,6 +562,34 @@ class Bench:
         rep = evaluate_release(Path(p["release"]), self.mixed / "truth.jsonl")
         paths = save_report(rep, BENCH / "eval")
         self.r["accuracy"] = {"run": p, "report": rep, "paths": {k: str(v) for k, v in paths.items()}}
+
+    def shifts(self) -> None:
+        """The packaged reader's test-time shifts (``extract.digits.Jitter``) against the same reader
+        without them, both on the accuracy batch, one after the other in this section."""
+        from extract.digits import DigitReader
+        from extract.model_store import promote
+        from load.evaluate import evaluate_release
+
+        reader = DigitReader()
+        if reader.jitter is None:
+            log("shifts: the packaged model has none; skipped")
+            return
+        models = Path(tempfile.mkdtemp(prefix="models-", dir=BENCH))
+        try:
+            plain = {k: v for k, v in reader.meta.items() if k != "jitter"}
+            plain["version"] = f"{reader.version}-no-shifts"  # another version: no cache is shared
+            promote(models, reader.model_path, plain)
+            res = {}
+            for name, env in (("without shifts", {"PINDAI_MODELS_DIR": str(models)}),
+                              ("with shifts (packaged)", {"PINDAI_MODELS_DIR": str(BENCH / "no-models")})):
+                log(f"pipeline shifts, {name}: {self.mixed.relative_to(REPO)} ({n_pages(self.mixed)} pages)")
+                p = run_child({"kind": "pipeline", "input": str(self.mixed), "workers": 2,
+                               "releases": str(self.releases("shifts-" + name.split()[0]))}, env=env,
+                              name="shifts-" + name.split()[0])
+                res[name] = {"run": p, "report": evaluate_release(Path(p["release"]), self.mixed / "truth.jsonl")}
+            self.r["shifts"] = res
+        finally:
+            shutil.rmtree(models, ignore_errors=True)
 
     def unseen_dir(self) -> Path:
         return (BENCH / "batches" /
@@ -1049,6 +1077,29 @@ def render(r: dict) -> str:  # noqa: C901  (one report, top to bottom)
         add(f"Confusion matrix as a picture: `{_rel(acc['paths']['png'])}` (git-ignored; "
             f"JSON beside it). Command: `.venv/bin/python scripts/bench.py --only accuracy`, or by hand "
             "`pindai run DIR --out R --no-prefect` then `pindai eval R DIR/truth.jsonl`.\n")
+    sh = r.get("shifts")
+    if sh:
+        from load.evaluate import EvalReport
+
+        add("### Test-time shifts: what they buy and cost\n")
+        add("The packaged reader re-reads the boxes its pair of networks still doubts, moved a pixel each way "
+            "(`extract.digits.Jitter`). The same batch read twice in this section, by the packaged model and by "
+            "the same model with the shifts taken out (2 workers each):\n")
+        add("| reader | consistent scans verified | photos | faxes | digits right | silent errors | read ms/page "
+            "(CPU, summed over workers) | wall s |")
+        add("|---|---|---|---|---|---|---|---|")
+        for name, v in sh.items():
+            rep = EvalReport.model_validate(v["report"])
+            run = v["run"]
+            cells = []
+            for q in ("scan", "photo", "fax"):
+                g = rep.consistent_by_quality.get(q)
+                cells.append(f"{g.outcomes['verified_right']}/{g.forms}" if g else "-")
+            read = 1000 * run["stage_sums"].get("read", 0.0) / max(run["read_pages"], 1)
+            add(f"| {name} | {' | '.join(cells)} | {rep.overall.digits.correct:,}/{rep.overall.digits.total:,} | "
+                f"{rep.silent_error_count} | {read:.1f} | {run['wall']:.1f} |")
+        add("\nCommand: `.venv/bin/python scripts/bench.py --only accuracy,shifts`; which moves were tried on "
+            "the model card's test pages: `.venv/bin/python scripts/jitter_variants.py` (docs/TEST_TIME_SHIFTS.md).\n")
     un = r.get("unseen")
     if un:
         from load.evaluate import format_report

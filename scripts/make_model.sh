@@ -46,7 +46,9 @@ harvest train-dhasil 4 4 mixed train dhasil-ppwp
   --calib-pages $D/calib-mixed.npz $D/calib2-mixed.npz $D/xs-mnist.npz $D/xs-ardis.npz --test-pages $D/test-mixed.npz $D/test-scan.npz \
   --xs-calib-pages $D/xcal-mnist-train.npz $D/xcal-ardis-train.npz \
   --page-frac 0.5 --samples 1000000 --lr 3e-3 --xs-samples 600000 --variants no-mnist no-ardis main
-# Then the first networks, packaged with their second opinions.
+# Then the first networks, packaged with their second opinions (and the test-time shifts, fitted here).
+# To re-calibrate the committed networks without training them (the cache under build/digits-cache is not
+# committed): scripts/state_from_onnx.py, then this command with --reuse (see the model card's Reproduce).
 # The packaged main model was warm-started from the previous reader's state dict (digits-v2, kept in
 # build/digits-cache/init-digits-v2.pt on the machine that trained it); without it, train from scratch longer.
 INIT=()

@@ -66,6 +66,7 @@ from training.calibrate import (  # noqa: E402
     accept_stats,
     confusion,
     ece,
+    fit_jitter,
     fit_temperature,
     second_temperature,
     symbol_threshold,
@@ -298,10 +299,23 @@ def _second_lines(meta: dict) -> list[str]:
         "from scratch); their probabilities become `softmax(mean of both logits / T2)`, T2 =",
         f"{so['temperature']} fitted on the calibration boxes below the gate. The pair errs less and is better",
         "calibrated than either network, and pays the second pass only on doubtful boxes.",
+    ] + ([] if not meta.get("jitter") else _jitter_lines(meta["jitter"]))
+
+
+def _jitter_lines(j: dict) -> list[str]:
+    return [
+        f"**Test-time shifts** (`extract.digits.Jitter`): the boxes the pair still leaves below {j['below']}",
+        f"are read again by both networks, moved by (dx, dy) = {', '.join(f'({a}, {b})' for a, b in j['shifts'])}",
+        "pixels, edge pixels repeated (a crop's registration is only good to about a pixel); the shifted readings'",
+        "logits join",
+        f"the pair's (weight {j['original_weight']:g}) under T3 = {j['temperature']}, fitted on the calibration",
+        "boxes they apply to.",
     ]
 
 
 def write_card(path: Path, meta: dict, conf_m: np.ndarray) -> None:
+    recovered = {v["recovered_from"] for t in meta["training"].values()
+                 for v in (t, t.get("second_opinion") or {}) if v.get("recovered_from")}
     mt = meta["metrics"]
     td = meta["training_data"]
     pg = mt["pages"]
@@ -476,6 +490,10 @@ def write_card(path: Path, meta: dict, conf_m: np.ndarray) -> None:
         *(["The second opinions (`--second-tag " + meta["second_opinion_tag"] + "`) were trained before by the same "
            "script with `--tag " + meta["second_opinion_tag"] + "` (`scripts/make_model.sh` runs both)."]
           if meta.get("second_opinion_tag") else []),
+        *(["These networks were not trained by this run: `scripts/state_from_onnx.py` wrote the training cache "
+           "back from the committed ONNX files (" + ", ".join(sorted(recovered)) + ") and `--reuse` loaded it; "
+           "the calibration (temperatures, test-time shifts, threshold) and every figure above are this run's."]
+          if recovered else []),
         f"Training took {sum(v.get('seconds', 0) for v in meta['training'].values()):.0f} s for the variants"
         " on 2 CPU cores"
         " (rendering cached under `build/digits-cache/`).",
@@ -541,7 +559,12 @@ def second_reader(name: str, first: DigitNet, T: float, calib: dict, args: argpa
     trained = json.loads(f.with_suffix(".json").read_text("utf-8")) if f.with_suffix(".json").exists() else {}
     info["second_opinion"] = {"tag": args.second_tag, "gate": args.gate, "temperature": t2, **trained}
     print(f"[{name}] second opinion {f.name}: T2 = {t2}", flush=True)
-    return TorchReader(first, T, second, args.gate, t2)
+    jitter = None
+    if args.jitter:
+        jitter = fit_jitter(c["x"], c["y"], lambda x, sec: logits_of(second if sec else first, x), T, args.gate, t2)
+        info["second_opinion"]["jitter"] = jitter.to_meta()
+        print(f"[{name}] test-time shifts: T3 = {jitter.temperature}", flush=True)
+    return TorchReader(first, T, second, args.gate, t2, jitter)
 
 
 def package(reader: TorchReader, out: Path, meta: dict, check_x: np.ndarray) -> dict:
@@ -559,8 +582,10 @@ def package(reader: TorchReader, out: Path, meta: dict, check_x: np.ndarray) -> 
     if reader.second is None and (out / SECOND_ONNX).exists():
         (out / SECOND_ONNX).unlink()
     # The version names what reads: the networks AND their calibration (the per-file cache is keyed by it).
+    jitter = reader.jitter.to_meta() if reader.second is not None and reader.jitter is not None else None
     calibration = json.dumps([meta.get("temperature"), meta.get("accept_threshold"), reader.gate,
-                              reader.second_temperature if reader.second is not None else None])
+                              reader.second_temperature if reader.second is not None else None]
+                             + ([jitter] if jitter else []))
     sha = hashlib.sha256(b"".join(path.read_bytes() for _, path in nets) + calibration.encode()).hexdigest()
     meta = {
         "version": f"digits-{dt.date.today():%Y%m%d}-{sha[:8]}",
@@ -581,6 +606,9 @@ def package(reader: TorchReader, out: Path, meta: dict, check_x: np.ndarray) -> 
             "params": int(sum(p.numel() for p in reader.second.parameters())),
             "why": "boxes the first network reads below the gate are read again by a second network trained "
                    "apart; their probabilities are softmax(mean logits / temperature)"}
+    if jitter:
+        meta["jitter"] = {**jitter, "why": "boxes the pair leaves below `below` are read again by both networks "
+                                           "shifted by a pixel each way; see extract.digits.Jitter"}
     meta.setdefault("metrics", {})["runtime_torch_max_abs_diff"] = diff
     (out / "digits.json").write_text(json.dumps(meta, indent=1) + "\n", "utf-8")
     return meta
@@ -758,6 +786,8 @@ def main() -> None:
                     help="give every variant a second opinion: its model cached by an earlier run with --tag TAG")
     ap.add_argument("--threshold-bound", action="store_true",
                     help="choose thresholds on the 95%% upper confidence bound of the accepted error")
+    ap.add_argument("--jitter", action=argparse.BooleanOptionalAction, default=True,
+                    help="fit test-time shifts for the boxes the pair still doubts (extract.digits.Jitter)")
     ap.add_argument("--gate", type=float, default=0.9995,
                     help="boxes the first network reads below this merged-symbol probability get the second opinion")
     args = ap.parse_args()

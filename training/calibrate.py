@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
-from extract.digits import softmax, symbol_probs
+from extract.digits import Jitter, jittered_logits, softmax, still_unsure, symbol_probs
 from schemas.records import DIGIT_CLASSES
 
 MAX_ACCEPTED_ERROR = 0.002
+# Test-time shifts of the packaged readers (``extract.digits.Jitter``): the four diagonal one-pixel
+# moves. Straight moves, scalings and rotations were measured too and did no better (BENCHMARKS.md).
+JITTER_SHIFTS = ((1, 1), (-1, -1), (1, -1), (-1, 1))
 
 def nll(logits: np.ndarray, y: np.ndarray, T: float) -> float:
     p = softmax(logits, T)
@@ -96,3 +100,21 @@ def second_temperature(first: np.ndarray, second: np.ndarray, y: np.ndarray, tem
     doubt = symbol_probs(softmax(first, temperature)).max(1) < gate
     both = (first + second) / 2
     return fit_temperature(both[doubt], y[doubt]) if doubt.sum() >= 50 else fit_temperature(both, y)
+
+
+def fit_jitter(x: np.ndarray, y: np.ndarray, logits: Callable[[np.ndarray, bool], np.ndarray], temperature: float,
+               gate: float, second_temperature: float, shifts: tuple[tuple[int, int], ...] = JITTER_SHIFTS,
+               below: float | None = None) -> Jitter:
+    """The test-time shifts of a pair, their temperature fitted where they speak: on the calibration
+    boxes ``x`` (labels ``y``) that the pair leaves below ``below`` (default: the gate).
+    ``logits(crops, second)`` gives either network's logits (torch at training, onnxruntime after)."""
+    jitter = Jitter(shifts=tuple(shifts), temperature=1.0, below=gate if below is None else below)
+    first = logits(x, False)
+    doubt = np.flatnonzero(symbol_probs(softmax(first, temperature)).max(1) < gate)
+    pair = (first[doubt] + logits(x[doubt], True)) / 2
+    again = still_unsure(softmax(pair, second_temperature), x[doubt], jitter)
+    if len(again) < 50:  # too few to fit on: the pair's own temperature
+        return Jitter(jitter.shifts, second_temperature, jitter.below)
+    rows = doubt[again]
+    z = jittered_logits(pair[again], x[rows], jitter, lambda c: (logits(c, False) + logits(c, True)) / 2)
+    return Jitter(jitter.shifts, fit_temperature(z, y[rows]), jitter.below)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from extract.digits import CROP_SIZE, OnnxNet, calibrated_probs, crops_to_blob
+from extract.digits import CROP_SIZE, Jitter, OnnxNet, calibrated_probs, crops_to_blob
 from schemas.records import DIGIT_CLASSES
 
 
@@ -61,15 +61,19 @@ def check_runtime(path: Path, model: DigitNet, x: np.ndarray) -> float:
 class TorchReader:
     """What ``extract.digits.DigitReader.predict`` computes, on torch networks (training and its
     reports): the first network's calibrated probabilities, the second opinion on the boxes it
-    doubts, the ink evidence (``extract.digits.calibrated_probs``)."""
+    doubts, the test-time shifts on those the pair still doubts, the ink evidence
+    (``extract.digits.calibrated_probs``)."""
 
     def __init__(self, first: DigitNet, temperature: float, second: DigitNet | None = None,
-                 gate: float = 1.0, second_temperature: float = 1.0) -> None:
+                 gate: float = 1.0, second_temperature: float = 1.0, jitter: Jitter | None = None) -> None:
         self.first, self.temperature = first, temperature
         self.second, self.gate, self.second_temperature = second, gate, second_temperature
+        self.jitter = jitter
 
     def probs(self, x: np.ndarray) -> np.ndarray:
         second = self.second
+        if second is None:
+            return calibrated_probs(logits_of(self.first, x), x, self.temperature)
         return calibrated_probs(logits_of(self.first, x), x, self.temperature,
-                                None if second is None else lambda idx: logits_of(second, x[idx]),
-                                self.gate, self.second_temperature)
+                                lambda idx: logits_of(second, x[idx]), self.gate, self.second_temperature,
+                                self.jitter, lambda c: (logits_of(self.first, c) + logits_of(second, c)) / 2)

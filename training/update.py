@@ -9,7 +9,8 @@ Steps, top to bottom in ``update_model``:
 4. fine-tune (``training.fit.train_model``) each network: base crops with the reviewed train crops
    mixed into every batch at ``reviewed_frac``, warm-started from the current weights;
 5. export (``training.net.export_onnx``), check that the run time (onnxruntime) agrees with torch;
-6. calibrate: temperature fitted on base calibration crops plus the reviewed train crops;
+6. calibrate: temperatures (the first network's, the pair's and the test-time shifts') fitted on
+   base calibration crops plus the reviewed train crops;
    acceptance threshold for <= 0.2% accepted error on the reviewed train crops (crops cut from
    real pages, like those the packaged threshold was chosen on: the synthesized crops are harder
    and would raise it, costing coverage for nothing), never below the current model's;
@@ -46,7 +47,7 @@ from schemas.records import CLASS_BLANK, CLASS_NODIGIT, DIGIT_CLASSES
 from synth.digit_sources import default_handwriting_dir
 from training import torch_threads
 from training.base_data import base_set
-from training.calibrate import MAX_ACCEPTED_ERROR, fit_temperature, second_temperature, symbol_threshold
+from training.calibrate import MAX_ACCEPTED_ERROR, fit_jitter, fit_temperature, second_temperature, symbol_threshold
 
 RULE = ("promote when, on the held-out reviewed crops, the candidate's merged-symbol accuracy (then its coverage "
         "at its threshold) beats the current model's and its accepted error stays <= 0.2% (or, where the current "
@@ -202,14 +203,19 @@ def update_model(reviewed_dir: Path | str, models_dir: Path | str, options: Upda
         cal_logits = [logits_of(m, cal_x) for m in models]
         temperature = fit_temperature(cal_logits[0], cal_y)
         second = None
+        jitter = None
         if len(models) > 1:
             t2 = second_temperature(cal_logits[0], cal_logits[1], cal_y, temperature, current.gate)
             blob2 = (staging / names[1]).read_bytes()
             second = {**current.meta["second_opinion"], "temperature": t2,
                       "onnx_sha256": hashlib.sha256(blob2).hexdigest(), "onnx_bytes": len(blob2)}
+            if current.jitter is not None:  # the shifts' temperature, fitted again for the new pair
+                jitter = fit_jitter(cal_x, cal_y, lambda x, sec: logits_of(models[1] if sec else models[0], x),
+                                    temperature, current.gate, t2, current.jitter.shifts, current.jitter.below)
         blob = onnx_path.read_bytes()
         # the version names the networks and their calibration (the per-file cache is keyed by it)
-        calibration = json.dumps([temperature, current.accept_threshold, second]).encode()
+        calibration = json.dumps([temperature, current.accept_threshold, second]
+                                 + ([jitter.to_meta()] if jitter else [])).encode()
         sha = hashlib.sha256(b"".join((staging / n).read_bytes() for n in names) + calibration).hexdigest()
         version = f"digits-{at:%Y%m%d}-{sha[:8]}"
         meta = {**current.meta, "version": version, "temperature": temperature,
@@ -219,6 +225,10 @@ def update_model(reviewed_dir: Path | str, models_dir: Path | str, options: Upda
                 "parent_version": current.version}
         if second:
             meta["second_opinion"] = second
+        if jitter:
+            meta["jitter"] = {**current.meta["jitter"], **jitter.to_meta()}
+        else:
+            meta.pop("jitter", None)
         (staging / "digits.json").write_text(json.dumps(meta), "utf-8")
         # the threshold from what the pipeline will compute (second opinion, ink evidence included)
         t_cal, _ = symbol_threshold(DigitReader(onnx_path, staging / "digits.json").predict(train.x), train.y,
@@ -246,7 +256,8 @@ def update_model(reviewed_dir: Path | str, models_dir: Path | str, options: Upda
             "training": {"samples": seen, "seconds": round(train_seconds, 1), "seed": opts.seed,
                          "reviewed_frac": opts.reviewed_frac, "max_lr": opts.max_lr, "threads": opts.threads,
                          "init": current.version},
-            "temperature": temperature, "accept_threshold": threshold, "runtime_torch_max_abs_diff": diff,
+            "temperature": temperature, "jitter_temperature": jitter.temperature if jitter else None,
+            "accept_threshold": threshold, "runtime_torch_max_abs_diff": diff,
             "seconds": round(time.perf_counter() - t_start, 1),
         }
         if promoted:

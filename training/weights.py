@@ -52,9 +52,11 @@ def _pairs(net: DigitNet) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
 
 
 @torch.no_grad()
-def net_from_onnx(path: Path, crops: np.ndarray) -> DigitNet:
+def net_from_onnx(path: Path, crops: np.ndarray | None) -> DigitNet:
     """A ``DigitNet`` computing what the ONNX model at ``path`` computes (eval mode), its
-    BatchNorms re-parameterized on ``crops`` (N x 32 x 32 uint8, representative inputs)."""
+    BatchNorms re-parameterized on ``crops`` (N x 32 x 32 uint8, representative inputs) for
+    fine-tuning. ``crops=None`` leaves them the identity: the fused model exactly, for evaluation
+    and re-calibration only (exported again, it gives the same file, bit for bit)."""
     convs, (w_fc, b_fc) = _onnx_layers(path)
     net = DigitNet().eval()
     pairs = _pairs(net)
@@ -72,6 +74,8 @@ def net_from_onnx(path: Path, crops: np.ndarray) -> DigitNet:
         bn.running_var.fill_(1.0 - bn.eps)  # identity: the fused model, exactly
     net.head[1].weight.copy_(torch.from_numpy(w_fc))
     net.head[1].bias.copy_(torch.from_numpy(b_fc))
+    if crops is None:
+        return net
     # Statistics of every conv output (no bias) in one eval pass: the identity BatchNorms make the
     # pass the deployed model's, so each layer sees the inputs it sees in deployment.
     stats: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}

@@ -140,6 +140,8 @@ def test_model_update_promotes_only_a_better_model_and_the_reader_uses_it(loop) 
     assert s["current"]["reviewed"]["boxes"] == s["candidate"]["reviewed"]["boxes"] > 0
     assert [v.value for v in decide(s["current"], s["candidate"], opts.base_tolerance)] == report["verdicts"]
     assert report["promoted"] == (report["verdicts"] == [UpdateVerdict.PROMOTED.value])
+    # the test-time shifts travel with the pair, their temperature fitted again for the new networks
+    assert (report["jitter_temperature"] is not None) == (DigitReader().jitter is not None)
     if report["promoted"]:
         files = current_model(learn.models_dir)
         assert files is not None and files.version == report["candidate"]
@@ -147,6 +149,8 @@ def test_model_update_promotes_only_a_better_model_and_the_reader_uses_it(loop) 
         assert set(json.loads(_model_files()[1].read_text())) <= set(meta)  # the packaged model's keys, and more
         assert meta["parent_version"] == report["current"]
         assert meta["accept_threshold"] >= DigitReader().accept_threshold  # never loosened
+        if report["jitter_temperature"] is not None:
+            assert meta["jitter"]["temperature"] == report["jitter_temperature"]
     else:  # the rule said no: promote a real model by hand to check the reader's side of the store
         promote(learn.models_dir, _model_files()[0], {**DigitReader().meta, "version": "digits-test-promoted"})
     files = current_model(learn.models_dir)
