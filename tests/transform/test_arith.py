@@ -30,19 +30,29 @@ def test_unsure_digit_settled_by_a_sum_is_auto_corrected() -> None:
     assert "box 2: 2 (p=0.60) -> 7 (p=0.38)" in c.reason
     assert c.box_probability == 0.38
     assert form.reasons == [Reason.AUTO_CORRECTED]  # distinguishable from a form read cleanly
-    assert form.status == Status.VERIFIED  # the new digit was a strong runner-up (p 0.38 >= 0.1)
+    assert form.status == Status.VERIFIED  # the new digit was a strong runner-up (p 0.38)
     strict = validate_form(draft(v, unsure={"votes_2": {1: {"2": 0.6, "7": 0.38}}}),
                            settings=ValidationSettings(auto_verify_min_p=None))
     assert strict.status == Status.NEEDS_REVIEW and strict.reasons == [Reason.AUTO_CORRECTED]
 
 
-def test_long_shot_correction_waits_for_a_steward() -> None:
+# A floor above the default (0.02, the arithmetic's candidate floor: see ValidationSettings), so the
+# tests below can show what happens to a change beneath it.
+FLOOR_0_1 = ValidationSettings(auto_verify_min_p=0.1)
+
+
+def test_long_shot_correction_waits_for_a_steward_below_the_floor() -> None:
     v = consistent_ppwp()  # the rules want 7 in box 2, which the reader gave only p 0.05
-    form = validate_form(draft(v, unsure={"votes_2": {1: {"2": 0.8, "7": 0.05}}}))
+    read = {"votes_2": {1: {"2": 0.8, "7": 0.05}}}
+    form = validate_form(draft(v, unsure=read), settings=FLOOR_0_1)
     assert form.values["votes_2"] == 70
     (c,) = form.corrections
     assert c.box_probability == 0.05
     assert form.status == Status.NEEDS_REVIEW and form.reasons == [Reason.AUTO_CORRECTED]
+    # the default floor trusts it on a form whose soft rules all hold, still marked as corrected
+    assert ValidationSettings().auto_verify_min_p == ArithSettings().box_floor
+    default = validate_form(draft(v, unsure=read))
+    assert default.status == Status.VERIFIED and default.reasons == [Reason.AUTO_CORRECTED]
 
 
 def test_long_shot_pinned_by_two_equations_is_verified() -> None:
@@ -55,20 +65,23 @@ def test_long_shot_pinned_by_two_equations_is_verified() -> None:
     assert form.reasons == [Reason.AUTO_CORRECTED]
     assert form.status == Status.VERIFIED  # both equations imply 194 on their own
     off = validate_form(draft(v, unsure={"voters_total_total": {2: {"1": 0.85, "4": 0.05}}}),
-                        settings=ValidationSettings(auto_verify_redundant=False))
+                        settings=ValidationSettings(auto_verify_min_p=0.1, auto_verify_redundant=False))
     assert off.status == Status.NEEDS_REVIEW
 
 
 def test_pinned_long_shot_below_the_pinned_floor_waits() -> None:
     # A fresh stress batch (seed 921): B.4 L written "99" where the sums want 93 (an officer's slip),
     # its last 9 read at p 0.93 with 3 at p 0.03. Both equations imply 93, so the slip was absorbed
-    # and the form verified with a number the paper does not say. Below p 0.05 a steward decides.
+    # and the form verified with a number the paper does not say. Below p 0.05 a steward decides
+    # (where the one-equation floor does not already trust the change: the reader with test-time
+    # shifts reads that 9 at p 0.97 and the 3 at 0.01, below every floor).
     v = consistent_ppwp()
     read = {"voters_total_total": {2: {"1": 0.85, "4": 0.03}}}
-    form = validate_form(draft(v, unsure=read))
+    form = validate_form(draft(v, unsure=read), settings=FLOOR_0_1)
     assert form.values["voters_total_total"] == 194  # still proposed, recorded as a correction
     assert form.status == Status.NEEDS_REVIEW and form.reasons == [Reason.AUTO_CORRECTED]
-    old = validate_form(draft(v, unsure=read), settings=ValidationSettings(auto_verify_pinned_min_p=None))
+    old = validate_form(draft(v, unsure=read),
+                        settings=ValidationSettings(auto_verify_min_p=0.1, auto_verify_pinned_min_p=None))
     assert old.status == Status.VERIFIED
 
 
@@ -106,7 +119,7 @@ def test_long_shot_in_one_equation_waits_even_beside_a_pinned_one() -> None:
     # ballots_unused is in R6 only: its long shot is not trusted, whatever else on the form is.
     v = consistent_ppwp()
     form = validate_form(draft(v, unsure={"voters_total_total": {2: {"1": 0.85, "4": 0.05}},
-                                          "ballots_unused": {1: {"8": 0.85, "6": 0.05}}}))
+                                          "ballots_unused": {1: {"8": 0.85, "6": 0.05}}}), settings=FLOOR_0_1)
     assert form.values["voters_total_total"] == 194 and form.values["ballots_unused"] == 60
     assert {c.field_id for c in form.corrections} == {"voters_total_total", "ballots_unused"}
     assert form.status == Status.NEEDS_REVIEW and form.reasons == [Reason.AUTO_CORRECTED]

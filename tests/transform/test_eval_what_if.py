@@ -14,7 +14,7 @@ from flows.cli import app
 from schemas.layout import FormType
 from schemas.reasons import Status
 from schemas.truth import Mistake, TruthForm, TruthPage
-from transform.validate import validate_form
+from transform.validate import ValidationSettings, validate_form
 
 SLIP_TPS = TPS[:10] + "005"
 # votes_2 read "_20" with 2 at p 0.8 and 7 at p 0.05: the sums want 70.
@@ -30,9 +30,10 @@ def _truth(code: str, values: dict[str, int | None], mistakes: list[Mistake]) ->
 def _batch(tmp_path: Path) -> tuple[Path, Path]:
     v = consistent_ppwp()
     assert v["votes_2"] == 70
-    misread = validate_form(draft(v, unsure=LONG_SHOT))  # the paper says 70, the reader doubted it
-    slip = validate_form(draft(v, region=SLIP_TPS, unsure=LONG_SHOT))  # the officer wrote 20
-    assert misread.status == slip.status == Status.NEEDS_REVIEW  # p 0.05 < the default floor 0.1
+    strict = ValidationSettings(auto_verify_min_p=0.1)  # the release was published under a floor of 0.1
+    misread = validate_form(draft(v, unsure=LONG_SHOT), settings=strict)  # the paper says 70, the reader doubted it
+    slip = validate_form(draft(v, region=SLIP_TPS, unsure=LONG_SHOT), settings=strict)  # the officer wrote 20
+    assert misread.status == slip.status == Status.NEEDS_REVIEW  # p 0.05 < 0.1
     release = tmp_path / "release"
     release.mkdir()
     (release / "manifest.json").write_text("{}")  # what marks a release folder; eval reads records only
