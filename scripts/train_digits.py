@@ -309,7 +309,7 @@ def _jitter_lines(j: dict) -> list[str]:
         "pixels, edge pixels repeated (a crop's registration is only good to about a pixel); the shifted readings'",
         "logits join",
         f"the pair's (weight {j['original_weight']:g}) under T3 = {j['temperature']}, fitted on the calibration",
-        "boxes they apply to.",
+        "boxes they apply to (what they buy: docs/TEST_TIME_SHIFTS.md).",
     ]
 
 
