@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -46,9 +47,18 @@ def _reader(onnx: str | None) -> DigitReader:
     return DigitReader(onnx) if onnx else DigitReader()
 
 
+@dataclass
+class PendingHeader:
+    """A read page whose printed header waits for the chunk's one Tesseract call
+    (``extract.header.read_headers``): its header crops, and the digit reader's vote on the TPS number."""
+
+    page: PageReading
+    crops: dict[str, np.ndarray]
+    typed_tps_number: str | None
+
+
 def process_file(item: InputFile, settings: Settings, reader: DigitReader | None = None,
-                 headers: list[tuple[PageReading, dict[str, np.ndarray], str | None]] | None = None
-                 ) -> FileOutcome:
+                 headers: list[PendingHeader] | None = None) -> FileOutcome:
     """Decode, register and read every page of ``item``. When ``headers`` is a list, each read
     page's header crops (and the digit reader's reading of its TPS number) are appended to it, to
     be OCR'd in one batch by the caller."""
@@ -71,8 +81,8 @@ def process_file(item: InputFile, settings: Settings, reader: DigitReader | None
                     layout = load_layout(result.registration.form_type).pages[result.registration.page - 1]
                     H = np.asarray(result.registration.homography, np.float64)
                     fields = HEADER_FIELDS if settings.read.header_names else NUMBER_FIELDS
-                    headers.append((result, header_crops(page.gray, H, layout, fields),
-                                    _typed_tps_number(page.gray, H, layout, reader, result)))
+                    headers.append(PendingHeader(result, header_crops(page.gray, H, layout, fields),
+                                                 _typed_tps_number(page.gray, H, layout, reader, result)))
             else:
                 outcome.rejected_pages.append(result)
             t0 = time.perf_counter()
@@ -133,18 +143,17 @@ def process_chunk(items: list[InputFile], settings: Settings) -> list[FileOutcom
     versions = (pipeline_version(), reader.version, settings.read.model_dump_json())
     keys = [outcome_key(item, *versions) for item in items]
     cached = [cache.get(k, item) if cache else None for k, item in zip(keys, items, strict=True)]
-    headers: list[tuple[PageReading, dict[str, np.ndarray], str | None]] | None = (
-        [] if settings.read.header_ocr else None)
+    headers: list[PendingHeader] | None = [] if settings.read.header_ocr else None
     outcomes = [c if c is not None else process_file(item, settings, reader, headers=headers)
                 for c, item in zip(cached, items, strict=True)]
     if headers:
         t0 = time.perf_counter()
-        texts = read_headers([crops for _, crops, _ in headers], settings.limits.tesseract_timeout_s,
-                             typed_numbers=[typed for _, _, typed in headers])
+        texts = read_headers([h.crops for h in headers], settings.limits.tesseract_timeout_s,
+                             typed_numbers=[h.typed_tps_number for h in headers])
         share = (time.perf_counter() - t0) / len(headers)
-        for (page, _, _), text in zip(headers, texts, strict=True):
-            page.header_text = text
-            page.seconds["header_ocr"] = round(share, 4)
+        for h, text in zip(headers, texts, strict=True):
+            h.page.header_text = text
+            h.page.seconds["header_ocr"] = round(share, 4)
     if cache:
         for key, c, oc in zip(keys, cached, outcomes, strict=True):
             # Tool timeouts and internal errors may pass: those are retried, never cached.
