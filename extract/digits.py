@@ -175,7 +175,7 @@ class Jitter:
     doubtful box can hinge on where its strokes fall. Measured on the model card's 12,824 test
     digits, the packaged pair with four diagonal one-pixel shifts on the boxes it leaves below
     0.9995 makes 105 errors instead of 116; shifting every doubtful box, or adding scales or
-    rotations, does no better (BENCHMARKS.md). Confidently wrong boxes are not touched: they are
+    rotations, does no better (docs/TEST_TIME_SHIFTS.md). Confidently wrong boxes are not touched: they are
     above ``below`` by definition, and shifts do not change the networks' mind on them.
     """
 

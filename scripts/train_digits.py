@@ -306,10 +306,9 @@ def _jitter_lines(j: dict) -> list[str]:
     return [
         f"**Test-time shifts** (`extract.digits.Jitter`): the boxes the pair still leaves below {j['below']}",
         f"are read again by both networks, moved by (dx, dy) = {', '.join(f'({a}, {b})' for a, b in j['shifts'])}",
-        "pixels, edge pixels repeated (a crop's registration is only good to about a pixel); the shifted readings'",
-        "logits join",
-        f"the pair's (weight {j['original_weight']:g}) under T3 = {j['temperature']}, fitted on the calibration",
-        "boxes they apply to (what they buy: docs/TEST_TIME_SHIFTS.md).",
+        "pixels, edge pixels repeated (a crop's registration is only good to about a pixel); the shifted",
+        f"readings' logits join the pair's (weight {j['original_weight']:g}) under T3 = {j['temperature']}, fitted",
+        "on the calibration boxes they apply to (what they buy: docs/TEST_TIME_SHIFTS.md).",
     ]
 
 
@@ -582,7 +581,7 @@ def package(reader: TorchReader, out: Path, meta: dict, check_x: np.ndarray) -> 
     if reader.second is None and (out / SECOND_ONNX).exists():
         (out / SECOND_ONNX).unlink()
     # The version names what reads: the networks AND their calibration (the per-file cache is keyed by it).
-    jitter = reader.jitter.to_meta() if reader.second is not None and reader.jitter is not None else None
+    jitter = reader.jitter.to_meta() if reader.jitter is not None else None  # set only with a second opinion
     calibration = json.dumps([meta.get("temperature"), meta.get("accept_threshold"), reader.gate,
                               reader.second_temperature if reader.second is not None else None]
                              + ([jitter] if jitter else []))

@@ -12,7 +12,8 @@ from schemas.records import DIGIT_CLASSES
 
 MAX_ACCEPTED_ERROR = 0.002
 # Test-time shifts of the packaged readers (``extract.digits.Jitter``): the four diagonal one-pixel
-# moves. Straight moves, scalings and rotations were measured too and did no better (BENCHMARKS.md).
+# moves. Straight moves, scalings and rotations were measured too and did no better
+# (docs/TEST_TIME_SHIFTS.md).
 JITTER_SHIFTS = ((1, 1), (-1, -1), (1, -1), (-1, 1))
 
 def nll(logits: np.ndarray, y: np.ndarray, T: float) -> float:
