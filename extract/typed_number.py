@@ -17,6 +17,7 @@ import numpy as np
 from extract.digits import CROP_SIZE, DigitReader, symbol_probs
 from extract.header import ink_mask
 from schemas.layout import Rect
+from schemas.records import CROSS_CHECK_MIN_P
 
 PX_PER_UNIT = 4.0  # header rect resampled at 4 px per point: a typed digit ~40 px tall
 PAD = 2.0  # points around the rect: typed text may touch its edges
@@ -84,11 +85,13 @@ def number_boxes(gray: np.ndarray, H: np.ndarray, rect: Rect) -> np.ndarray:
 
 
 def read_typed_number(reader: DigitReader, boxes: np.ndarray) -> str | None:
-    """The digits, when every glyph is a digit read at the reader's acceptance threshold."""
+    """The digits, when every glyph is a digit read at ``CROSS_CHECK_MIN_P`` or more (a vote needs
+    another read to agree; ``schemas.records.CROSS_CHECK_MIN_P`` says why this is not the reader's
+    acceptance threshold)."""
     if len(boxes) == 0:
         return None
     sp = symbol_probs(reader.predict(boxes))
     top = sp.argmax(1)
-    if (top >= 10).any() or sp.max(1).min() < reader.accept_threshold:
+    if (top >= 10).any() or sp.max(1).min() < CROSS_CHECK_MIN_P:
         return None
     return "".join(str(int(d)) for d in top)

@@ -12,6 +12,13 @@ from schemas.reconcile import CoverageRow, ReconciliationRow
 DIGIT_CLASSES: tuple[str, ...] = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "X", "_")
 CLASS_NODIGIT = 10  # an X or a dash written into an unused leading box
 CLASS_BLANK = 11
+# A reading counts as evidence against another reading of the same paper (R12: two scans of one
+# page; the header's TPS number vote) when every box's merged-symbol probability is at least this.
+# Not the reader's acceptance threshold: that one is chosen so that few accepted digits are wrong
+# on handwriting the reader never saw (0.999922 since digits-20261123-cf0e5777), and at it these
+# cross-checks would compare far fewer readings (the header vote read a TPS number on 559 of 2,996
+# pages instead of 906). This was the acceptance threshold they were measured with.
+CROSS_CHECK_MIN_P = 0.998896
 
 
 class FileIdentity(BaseModel):

@@ -140,8 +140,11 @@ def report(p: np.ndarray, d: dict, threshold: float) -> dict:
     pred12 = p.argmax(1)
     out: dict = {"n": int(len(y)), "threshold": threshold}
 
+    digitish = (ys < 10) | (sym < 10)  # a digit on paper or read: the boxes "accepted digits" counts
+
     def block(m: np.ndarray) -> dict:
         dm = m & (y < 10)
+        da = m & acc & digitish
         forms = np.unique(d["form"][m])
         # a form (all its registered boxes) passes when every box is accepted
         all_acc = [bool(acc[m & (d["form"] == f)].all()) for f in forms]
@@ -152,6 +155,8 @@ def report(p: np.ndarray, d: dict, threshold: float) -> dict:
             "symbol_acc": round(float(ok[m].mean()), 4) if m.any() else None,
             "coverage": round(float(acc[m].mean()), 4) if m.any() else None,
             "accepted_error": round(float((~ok[m & acc]).mean()), 5) if (m & acc).any() else None,
+            "digit_coverage": round(float(acc[m & digitish].mean()), 4) if (m & digitish).any() else None,
+            "accepted_digit_error": round(float((~ok[da]).mean()), 5) if da.any() else None,
             "forms": len(forms), "forms_all_accepted": round(float(np.mean(all_acc)), 4) if forms.size else None,
             "forms_all_accepted_and_right": round(float(np.mean(all_acc_ok)), 4) if forms.size else None,
         }

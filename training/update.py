@@ -11,7 +11,7 @@ Steps, top to bottom in ``update_model``:
 5. export (``training.net.export_onnx``), check that the run time (onnxruntime) agrees with torch;
 6. calibrate: temperatures (the first network's, the pair's and the test-time shifts') fitted on
    base calibration crops plus the reviewed train crops;
-   acceptance threshold for <= 0.2% accepted error on the reviewed train crops (crops cut from
+   acceptance threshold for <= 0.2% of accepted digits wrong on the reviewed train crops (crops cut from
    real pages, like those the packaged threshold was chosen on: the synthesized crops are harder
    and would raise it, costing coverage for nothing), never below the current model's;
 7. evaluate current and candidate, both through ``extract.digits.DigitReader`` (what the pipeline
@@ -232,7 +232,7 @@ def update_model(reviewed_dir: Path | str, models_dir: Path | str, options: Upda
         (staging / "digits.json").write_text(json.dumps(meta), "utf-8")
         # the threshold from what the pipeline will compute (second opinion, ink evidence included)
         t_cal, _ = symbol_threshold(DigitReader(onnx_path, staging / "digits.json").predict(train.x), train.y,
-                                    MAX_ACCEPTED_ERROR)
+                                    MAX_ACCEPTED_ERROR, digits_only=True)
         threshold = max(current.accept_threshold, t_cal)  # an update never loosens acceptance
         meta["accept_threshold"] = threshold
         (staging / "digits.json").write_text(json.dumps(meta), "utf-8")

@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from schemas.records import FieldReading, RuleResult
+from schemas.records import CLASS_BLANK, CLASS_NODIGIT, CROSS_CHECK_MIN_P, FieldReading, RuleResult
 
 Values = dict[str, int | None]
 HARD, SOFT = "hard", "soft"
@@ -295,15 +295,28 @@ def bubble_results(readings: Iterable[FieldReading], values: Values) -> list[Rul
     return out
 
 
+def sure_enough_to_compare(r: FieldReading) -> bool:
+    """Every box of the reading at ``CROSS_CHECK_MIN_P`` or more (merged symbol: X and blank are one
+    "no digit"), and well formed: a reading that may stand against another reading of the paper."""
+    if r.malformed:
+        return False
+    for d in r.digits:
+        p = d.probs
+        if max(max(p[:CLASS_NODIGIT]), p[CLASS_NODIGIT] + p[CLASS_BLANK]) < CROSS_CHECK_MIN_P:
+            return False
+    return True
+
+
 def scan_agreement_results(page: int, kept: list[FieldReading],
                            others: list[list[FieldReading]]) -> list[RuleResult]:
-    """R12 (hard): several scans of the same page agree on every field both read confidently."""
+    """R12 (hard): several scans of the same page agree on every field both read surely enough
+    (``sure_enough_to_compare``)."""
     out = []
     mine = {r.field_id: r for r in kept}
     for other in others:
         for r in other:
             k = mine.get(r.field_id)
-            if k is None or k.value == r.value or k.unsure or k.malformed or r.unsure or r.malformed:
+            if k is None or k.value == r.value or not sure_enough_to_compare(k) or not sure_enough_to_compare(r):
                 continue
             out.append(RuleResult(rule_id="R12", severity=HARD, fields=[r.field_id],
                                   expected=None if k.value is None else float(k.value),

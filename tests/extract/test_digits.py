@@ -344,8 +344,9 @@ def test_reader_on_generated_scanned_pages(reader: DigitReader, tmp_path: Path) 
             accepted_ok += list(right[sp.max(1) >= reader.accept_threshold])
     assert len(ok) == 3 * 84
     assert np.mean(ok) >= 0.98, f"{np.mean(ok):.3f} of {len(ok)} boxes read right"
-    # coverage at the packaged threshold (0.998896, chosen cross-source): ~89% of scan boxes (model card)
-    assert len(accepted_ok) >= 0.80 * len(ok), f"only {len(accepted_ok)} of {len(ok)} boxes accepted"
+    # coverage at the packaged threshold (0.999922, chosen cross-source on accepted digits): ~67% of
+    # scan boxes (model card); the arithmetic settles the rest
+    assert len(accepted_ok) >= 0.55 * len(ok), f"only {len(accepted_ok)} of {len(ok)} boxes accepted"
     assert np.mean(accepted_ok) >= 0.99
 
 

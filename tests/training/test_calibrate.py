@@ -23,3 +23,25 @@ def test_bounded_threshold_is_stricter_than_the_point_estimate() -> None:
     assert 0.9 < t_point < t_bound < 1.0
     acc = conf >= t_bound
     assert (~correct[acc]).mean() <= 0.002
+
+
+def test_threshold_on_digits_ignores_the_blanks_that_dilute_the_error() -> None:
+    from training.calibrate import symbol_threshold
+
+    rng = np.random.default_rng(2)
+    n = 20000
+    conf = 1 - 10 ** rng.uniform(-5, -1.5, n)
+    y = rng.integers(0, 10, n)
+    wrong = rng.uniform(0, 1, n) > conf
+    read = np.where(wrong, (y + 1) % 10, y)
+    probs = np.full((n, 12), 1e-9)
+    probs[np.arange(n), read] = conf
+    # as many blank boxes again, read blank and sure: right, and accepted at any threshold
+    blanks = np.zeros((n, 12))
+    blanks[:, 11] = 1.0
+    probs, y = np.concatenate([probs, blanks]), np.concatenate([y, np.full(n, 11)])
+    t_boxes, st_boxes = symbol_threshold(probs, y, 0.002)
+    t_digits, st_digits = symbol_threshold(probs, y, 0.002, digits_only=True)
+    assert t_digits > t_boxes  # the blanks halve the error counted over every box
+    assert st_digits["n"] == n and st_boxes["n"] == 2 * n
+    assert st_digits["accepted_error"] <= 0.002

@@ -56,7 +56,7 @@ def reading(field_id: str, value: int | None, page: int = 1, n: int = 3,
     """A field written as ``value``, read confidently except ``boxes`` {index: {symbol: p}}."""
     probs = []
     for i, sym in enumerate(box_symbols(value, n)):
-        probs.append(box_probs((boxes or {}).get(i, {sym: 0.985})))
+        probs.append(box_probs((boxes or {}).get(i, {sym: 0.9995})))
     arr = np.array(probs)
     fr = read_number(arr, THRESHOLD).to_field(arr, field_id, page)
     if bubble is not None:
