@@ -91,7 +91,9 @@ class ValidationSettings:
     # one, 0.04 none, so the floor was 0.1. The test-time shifts (digits-20261123-2e9e4b98,
     # docs/TEST_TIME_SHIFTS.md) read a written digit more surely: the 0.029 became 0.0105, below the
     # candidate floor, and on the same 7,000 forms read again 0.02 absorbed no slip, then none on
-    # three fresh batches (docs/VERIFICATION_POLICY.md). A new reader must be measured again.
+    # three fresh batches (docs/VERIFICATION_POLICY.md). digits-20261123-cf0e5777 (the same networks,
+    # the acceptance threshold chosen per accepted digit) was read again on eval1000v, eval1000n and
+    # stress-929: the same forms verified. A new reader must be measured again.
     auto_verify_min_p: float | None = 0.02
     # ... or when the hard equations imply the new value even with any one of them left out.
     auto_verify_redundant: bool = True
