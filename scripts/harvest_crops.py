@@ -130,6 +130,7 @@ def evaluate(d: dict, model: Path | None = None) -> dict:
 
 def report(p: np.ndarray, d: dict, threshold: float) -> dict:
     from extract.digits import symbol_probs
+    from training.calibrate import digit_boxes
 
     y = d["y"]
     sp = symbol_probs(p)
@@ -140,7 +141,7 @@ def report(p: np.ndarray, d: dict, threshold: float) -> dict:
     pred12 = p.argmax(1)
     out: dict = {"n": int(len(y)), "threshold": threshold}
 
-    digitish = (ys < 10) | (sym < 10)  # a digit on paper or read: the boxes "accepted digits" counts
+    digitish = digit_boxes(sp, y)
 
     def block(m: np.ndarray) -> dict:
         dm = m & (y < 10)

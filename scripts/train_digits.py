@@ -57,7 +57,7 @@ import torch  # noqa: E402
 from harvest_crops import SOURCES as PAGE_SOURCES  # noqa: E402
 from harvest_crops import report  # noqa: E402
 
-from extract.digits import CROP_SIZE, DigitReader, softmax, symbol_probs  # noqa: E402
+from extract.digits import CROP_SIZE, DigitReader, softmax  # noqa: E402
 from schemas.records import DIGIT_CLASSES  # noqa: E402
 from synth.digit_sources import DigitSet, default_handwriting_dir, load_sources  # noqa: E402
 from training import torch_threads  # noqa: E402
@@ -664,15 +664,8 @@ def run(args: argparse.Namespace) -> None:
             point[name], _ = symbol_threshold(p_h, ch["y"], MAX_ACCEPTED_ERROR, digits_only=digits_only)
     threshold = max(parts.values())
     print(f"thresholds {parts} -> {threshold} (point estimates: {point})", flush=True)
-    sp = symbol_probs(p_c)
-    acc_c = sp.max(1) >= threshold
-    ok_c = sp.argmax(1) == np.minimum(calib["y"], 10)
-    dig_c = (np.minimum(calib["y"], 10) < 10) | (sp.argmax(1) < 10)
-    calib_at = {"coverage": round(float(acc_c.mean()), 4),
-                "accepted_error": round(float((~ok_c[acc_c]).mean()), 5) if acc_c.any() else None,
-                "digit_coverage": round(float(acc_c[dig_c].mean()), 4),
-                "accepted_digit_error": round(float((~ok_c[acc_c & dig_c]).mean()), 5) if (acc_c & dig_c).any()
-                else None}
+    calib_at = {k: report(p_c, calib, threshold)["all"][k]
+                for k in ("coverage", "accepted_error", "digit_coverage", "accepted_digit_error")}
 
     cross: dict[str, dict] = {}
     for name, held in HELD_OUT.items():

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from extract.digits import DigitReader, symbol_probs  # noqa: E402
 from synth.digit_sources import default_handwriting_dir, fetch_mnist_train, load_mnist, load_mnist_train  # noqa: E402
-from training.calibrate import symbol_threshold, wilson_upper  # noqa: E402
+from training.calibrate import digit_boxes, symbol_threshold, wilson_upper  # noqa: E402
 from training.clean_boxes import per_image  # noqa: E402
 
 THRESHOLDS = (0.99, 0.998, 0.998896, 0.999, 0.9995, 0.9997, 0.9999)  # 0.998896: the threshold before cf0e5777
@@ -53,7 +53,7 @@ def curve(p: np.ndarray, y: np.ndarray, packaged_threshold: float) -> dict:
     sp = symbol_probs(p)
     conf, ok = sp.max(1), sp.argmax(1) == np.minimum(y, 10)
     dm = y < 10
-    digitish = dm | (sp.argmax(1) < 10)  # a digit on paper or read as one: issue #10's "accepted digits"
+    digitish = digit_boxes(sp, y)
     out = {"boxes": int(len(y)), "digit_boxes": int(dm.sum()),
            "digit_acc": float((p.argmax(1)[dm] == y[dm]).mean()), "symbol_acc": float(ok.mean()), "rows": []}
     for t in sorted({packaged_threshold, *THRESHOLDS}):
@@ -118,8 +118,8 @@ def main() -> None:
         x, y = z["x"], z["y"]
         forms = len(np.unique(z["form"]))
     results = {}
-    for name, onnx in MODELS.items():
-        reader = DigitReader(onnx, onnx.with_suffix(".json"))
+    readers = {name: DigitReader(onnx, onnx.with_suffix(".json")) for name, onnx in MODELS.items()}
+    for name, reader in readers.items():
         c = curve(reader.predict(x), y, reader.accept_threshold)
         results[name] = {"version": reader.version, **c}
         print(name, json.dumps({k: v for k, v in c.items() if k != "rows"}), flush=True)
@@ -129,8 +129,7 @@ def main() -> None:
         image_sets["t10k test split (2,000: every page test of the model card)"] = load_mnist(hw, "test")
         image_sets["t10k train split (8,000: where the cross-source threshold is chosen)"] = load_mnist(hw, "train")
     clean: dict[str, dict[str, dict]] = {}
-    for name, onnx in MODELS.items():
-        reader = DigitReader(onnx, onnx.with_suffix(".json"))
+    for name, reader in readers.items():
         for label, ds in image_sets.items():
             if name == "packaged" and label.startswith("t10k train"):
                 continue  # the packaged reader was trained on these

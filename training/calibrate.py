@@ -82,6 +82,12 @@ def confusion(y: np.ndarray, pred: np.ndarray, k: int = len(DIGIT_CLASSES)) -> n
     return m
 
 
+def digit_boxes(sp: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The boxes issue #10's "accepted digits" counts: a digit on paper or read as one (``sp``:
+    merged-symbol probabilities, N x 11; ``y``: 12-class labels)."""
+    return (np.minimum(y, 10) < 10) | (sp.argmax(1) < 10)
+
+
 def symbol_threshold(probs: np.ndarray, y: np.ndarray, max_err: float, bound: bool = False,
                      digits_only: bool = False) -> tuple[float, dict]:
     """Threshold on the merged-symbol confidence (as ``read_number`` decides ``unsure``) keeping at
@@ -93,7 +99,7 @@ def symbol_threshold(probs: np.ndarray, y: np.ndarray, max_err: float, bound: bo
     sp = symbol_probs(probs)
     conf, ok = sp.max(1), sp.argmax(1) == np.minimum(y, 10)
     if digits_only:
-        keep = (np.minimum(y, 10) < 10) | (sp.argmax(1) < 10)
+        keep = digit_boxes(sp, y)
         conf, ok, y = conf[keep], ok[keep], y[keep]
     t = min_threshold(conf, ok, max_err, bound)
     t = math.ceil(t * 1e6) / 1e6
