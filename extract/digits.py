@@ -227,20 +227,29 @@ def jittered_logits(pair: np.ndarray, crops: np.ndarray, jitter: Jitter,
     return (jitter.original_weight * pair + moved) / (jitter.original_weight + k)
 
 
+def doubted(p: np.ndarray, gate: float) -> np.ndarray:
+    """Rows the second opinion reads: merged-symbol probability below ``gate``; every row when the
+    gate is 1 or more (the pair reads every box: a softmax can round to exactly 1.0)."""
+    if gate >= 1.0:
+        return np.ones(len(p), bool)
+    return symbol_probs(p).max(axis=1) < gate
+
+
 def calibrated_probs(first: np.ndarray, crops: np.ndarray, temperature: float,
                      second: Callable[[np.ndarray], np.ndarray] | None = None, gate: float = 1.0,
                      second_temperature: float = 1.0, jitter: Jitter | None = None,
                      pair_logits: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """What the reader reports for boxes ``crops`` whose first-network logits are ``first`` (N, 12):
     ``softmax(first / temperature)``; with a second opinion, rows whose merged-symbol probability is
-    below ``gate`` become ``softmax(mean of both logits / second_temperature)``, ``second(indices)``
-    giving the second network's logits of those rows only (the reader runs it on those crops alone,
+    below ``gate`` (every row at gate 1: ``doubted``) become
+    ``softmax(mean of both logits / second_temperature)``, ``second(indices)`` giving the second
+    network's logits of those rows only (the reader runs it on those crops alone,
     the trainer looks them up); then the ink evidence. With ``jitter``, the rows the pair leaves
     below ``jitter.below`` are read again shifted (see ``Jitter``), ``pair_logits(crops)`` giving
     the pair's mean logits of any (shifted) crops."""
     p = softmax(first, temperature)
     if second is not None:
-        doubt = np.flatnonzero(symbol_probs(p).max(axis=1) < gate)
+        doubt = np.flatnonzero(doubted(p, gate))
         if len(doubt):
             pair = (first[doubt] + second(doubt)) / 2
             p[doubt] = softmax(pair, second_temperature)
@@ -325,10 +334,12 @@ class DigitReader:
         """(N, 12) calibrated probabilities, classes as ``DIGIT_CLASSES``, with the ink evidence.
 
         With a second opinion, the boxes whose merged-symbol probability under the first network
-        is below ``gate`` are read again by the second network, and their probabilities become
+        is below ``gate`` (every box at gate 1, as packaged since digits-20261123-9395e97b) are read
+        again by the second network, and their probabilities become
         ``softmax(mean of both logits / second_temperature)``: the pair, trained apart, errs
-        less than either and is better calibrated where it matters, at the cost of a second
-        pass over the doubtful boxes only.
+        less than either and is better calibrated where it matters. Reading every box costs a
+        second pass, and keeps a digit the first network is sure of and wrong about from being
+        accepted when the second doubts it (docs/CONFIDENT_ERRORS.md).
         """
         if self._second is None:
             return calibrated_probs(self.logits(crops), crops, self.temperature)

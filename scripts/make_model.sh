@@ -54,7 +54,7 @@ harvest train-dhasil 4 4 mixed train dhasil-ppwp
 INIT=()
 SAMPLES=1000000
 if [ -f build/digits-cache/init-digits-v2.pt ]; then INIT=(--init build/digits-cache/init-digits-v2.pt); SAMPLES=500000; fi
-"$PY" scripts/train_digits.py --out "${OUT:-extract/models}" --tag v4 --second-tag v5b --threshold-bound --gate 0.9995 \
+"$PY" scripts/train_digits.py --out "${OUT:-extract/models}" --tag v4 --second-tag v5b --threshold-bound --gate 1 --jitter-below 0.9995 \
   --pages $D/train-scan.npz $D/train-fax.npz $D/train-photo.npz $D/train-dhasil.npz \
   --calib-pages $D/calib-mixed.npz $D/calib2-mixed.npz $D/xs-mnist.npz $D/xs-ardis.npz --test-pages $D/test-mixed.npz $D/test-scan.npz \
   --xs-calib-pages $D/xcal-mnist-train.npz $D/xcal-ardis-train.npz \

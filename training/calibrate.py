@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from extract.digits import Jitter, jittered_logits, softmax, still_unsure, symbol_probs
+from extract.digits import Jitter, doubted, jittered_logits, softmax, still_unsure, symbol_probs
 from schemas.records import DIGIT_CLASSES
 
 MAX_ACCEPTED_ERROR = 0.002
@@ -104,7 +104,9 @@ def symbol_threshold(probs: np.ndarray, y: np.ndarray, max_err: float, bound: bo
     t = min_threshold(conf, ok, max_err, bound)
     t = math.ceil(t * 1e6) / 1e6
     acc = conf >= t
-    return t, {"coverage": round(float(acc.mean()), 4), "accepted_error": round(float((~ok[acc]).mean()), 5),
+    # nothing may be accepted (no threshold keeps the error low enough): no error among none
+    err = float((~ok[acc]).mean()) if acc.any() else 0.0
+    return t, {"coverage": round(float(acc.mean()), 4), "accepted_error": round(err, 5),
                "n": int(len(y)), "accepted": int(acc.sum())}
 
 
@@ -112,7 +114,7 @@ def second_temperature(first: np.ndarray, second: np.ndarray, y: np.ndarray, tem
                        gate: float) -> float:
     """The pair's temperature, fitted where the pair speaks: on the boxes whose first-network
     merged-symbol probability is below ``gate`` (all boxes when fewer than 50 are)."""
-    doubt = symbol_probs(softmax(first, temperature)).max(1) < gate
+    doubt = doubted(softmax(first, temperature), gate)
     both = (first + second) / 2
     return fit_temperature(both[doubt], y[doubt]) if doubt.sum() >= 50 else fit_temperature(both, y)
 
@@ -125,7 +127,7 @@ def fit_jitter(x: np.ndarray, y: np.ndarray, logits: Callable[[np.ndarray, bool]
     ``logits(crops, second)`` gives either network's logits (torch at training, onnxruntime after)."""
     jitter = Jitter(shifts=tuple(shifts), temperature=1.0, below=gate if below is None else below)
     first = logits(x, False)
-    doubt = np.flatnonzero(symbol_probs(softmax(first, temperature)).max(1) < gate)
+    doubt = np.flatnonzero(doubted(softmax(first, temperature), gate))
     pair = (first[doubt] + logits(x[doubt], True)) / 2
     again = still_unsure(softmax(pair, second_temperature), x[doubt], jitter)
     if len(again) < 50:  # too few to fit on: the pair's own temperature

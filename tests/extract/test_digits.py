@@ -205,16 +205,21 @@ def test_packaged_metadata() -> None:
     assert sum(f.stat().st_size for f in files) < 2_000_000  # the committed weights, both networks
 
 
-def test_second_opinion_rereads_only_the_doubtful_boxes(reader: DigitReader, tmp_path: Path) -> None:
-    """A model whose second opinion is its own network with another temperature: boxes above the
-    gate keep the first reading, boxes below it get softmax(mean logits / T2)."""
+def _self_pair(reader: DigitReader, tmp_path: Path, gate: float) -> DigitReader:
+    """The packaged first network as its own second opinion (T2 = 3, no shifts), at ``gate``."""
     models = Path(str(resources.files("extract").joinpath("models")))
     (tmp_path / "digits.onnx").write_bytes((models / "digits.onnx").read_bytes())
     (tmp_path / "again.onnx").write_bytes((models / "digits.onnx").read_bytes())
     meta = {**{k: v for k, v in reader.meta.items() if k != "jitter"},
-            "second_opinion": {"model": "again.onnx", "gate": 0.999, "temperature": 3.0}}
+            "second_opinion": {"model": "again.onnx", "gate": gate, "temperature": 3.0}}
     (tmp_path / "digits.json").write_text(json.dumps(meta), "utf-8")
-    pair = DigitReader(tmp_path / "digits.onnx")
+    return DigitReader(tmp_path / "digits.onnx")
+
+
+def test_second_opinion_rereads_only_the_doubtful_boxes(reader: DigitReader, tmp_path: Path) -> None:
+    """A model whose second opinion is its own network with another temperature: boxes above the
+    gate keep the first reading, boxes below it get softmax(mean logits / T2)."""
+    pair = _self_pair(reader, tmp_path, gate=0.999)
     assert pair.second_path == tmp_path / "again.onnx" and pair.jitter is None
     gray, H, rects = draw_box_page([None, "X", "-", None, "X"], px=0.7)  # small boxes: some doubt
     crops = crop_boxes(gray, H, rects)
@@ -227,6 +232,21 @@ def test_second_opinion_rereads_only_the_doubtful_boxes(reader: DigitReader, tmp
     got = pair.predict(crops)
     np.testing.assert_allclose(got[sure], first[sure], atol=1e-9)
     np.testing.assert_allclose(got[~sure], with_ink_evidence(softmax(lg, 3.0), crops)[~sure], atol=1e-5)
+
+
+def test_a_gate_of_1_reads_every_box_with_the_pair(reader: DigitReader, tmp_path: Path) -> None:
+    """As packaged: the second opinion reads every box, also those the first network is certain of
+    (a probability that rounds to exactly 1.0 is no exception)."""
+    from extract.digits import doubted
+
+    p = np.array([[1.0] + [0.0] * 11, [0.5, 0.5] + [0.0] * 10])
+    assert doubted(p, 1.0).tolist() == [True, True] and doubted(p, 0.9).tolist() == [False, True]
+    pair = _self_pair(reader, tmp_path, gate=1.0)
+    gray, H, rects = draw_box_page([None, "X", "-", None, "X"], px=0.7)
+    crops = crop_boxes(gray, H, rects)
+    lg = reader.logits(crops)
+    assert (symbol_probs(softmax(lg, reader.temperature)).max(1) >= 0.9995).any()  # sure boxes too
+    np.testing.assert_allclose(pair.predict(crops), with_ink_evidence(softmax(lg, 3.0), crops), atol=1e-5)
 
 
 def test_shifted_moves_the_crop_and_repeats_its_edges() -> None:

@@ -45,3 +45,13 @@ def test_threshold_on_digits_ignores_the_blanks_that_dilute_the_error() -> None:
     assert t_digits > t_boxes  # the blanks halve the error counted over every box
     assert st_digits["n"] == n and st_boxes["n"] == 2 * n
     assert st_digits["accepted_error"] <= 0.002
+
+
+def test_no_threshold_good_enough_accepts_nothing_and_reports_no_error() -> None:
+    from training.calibrate import symbol_threshold
+
+    # a reader wrong on every box: no threshold keeps 0.2%, so none is accepted (and nothing is NaN)
+    probs = np.full((50, 12), 0.01)
+    probs[:, 3] = 0.89
+    t, st = symbol_threshold(probs, np.full(50, 4), 0.002, bound=True, digits_only=True)
+    assert t == 1.0 and st["accepted"] == 0 and st["accepted_error"] == 0.0 and st["coverage"] == 0.0
