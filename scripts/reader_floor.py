@@ -112,16 +112,23 @@ def main() -> None:
         "of this kind shrink the set only slowly; the figure shows how many of these digits a person "
         f"would misread too. Were every other error mended, accuracy would stop at "
         f"{1 - cons.sum() / n_digits:.2%}.", ""]
-    if args.figure:
-        args.figure.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(args.figure), montage(d, np.flatnonzero(cons), first), [cv2.IMWRITE_JPEG_QUALITY, 85])
-        rel = args.figure.relative_to(args.out.parent) if args.out and args.figure.is_relative_to(args.out.parent) \
-            else args.figure
-        lines += [f"![every consensus error as the network saw it: what the paper says, what all read]({rel})", ""]
+    publish(lines, args.out, args.figure, montage(d, np.flatnonzero(cons), first) if args.figure else None,
+            "every consensus error as the network saw it: what the paper says, what all read")
+
+
+def publish(lines: list[str], out: Path | None, figure: Path | None, image: np.ndarray | None, alt: str,
+            quality: int = 85) -> None:
+    """Write ``image`` to ``figure`` and link it (relative to ``out``), then the text to ``out``
+    (when given) and to stdout."""
+    if figure is not None and image is not None:
+        figure.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(figure), image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        rel = figure.relative_to(out.parent) if out and figure.is_relative_to(out.parent) else figure
+        lines = [*lines, f"![{alt}]({rel})", ""]
     text = "\n".join(lines)
-    if args.out:
-        args.out.write_text(text, "utf-8")
-        print(f"wrote {args.out}")
+    if out:
+        out.write_text(text, "utf-8")
+        print(f"wrote {out}")
     print(text)
 
 
