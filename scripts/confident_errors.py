@@ -243,7 +243,7 @@ def main() -> None:
               "(p 0.98, 0.55 and 0.9994). Now the second network reads every box, the pair's temperature is "
               "fitted on every calibration box, and the recipe chooses the threshold again on the xcal pages "
               "(0.999971). The errors above are what is left. On the main reader it costs 5 points of box "
-              "coverage, which the arithmetic makes up (the same forms are verified: "
+              "coverage, which the arithmetic makes up (no batch read again verifies fewer forms: "
               "docs/VERIFICATION_POLICY.md), and a second pass over every box (BENCHMARKS.md).", ""]
     sheet = None
     if tiles:
