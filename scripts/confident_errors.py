@@ -24,6 +24,7 @@ for the ablations.
 from __future__ import annotations
 
 import argparse
+import functools
 import shlex
 import sys
 from pathlib import Path
@@ -72,13 +73,22 @@ def single_net_row(name: str, net: DigitNet, own_calib: dict, xcal: dict, test: 
     p = softmax(logits_of(net, test["x"]), T)
     at_own, at_pkg = report(p, test, own)["all"], report(p, test, threshold)["all"]
     dm = test["y"] < 10
-    return {"name": name, "digit_acc": at_own["digit_acc"], "own_threshold": own,
+    return {"name": name, "p": p, "digit_acc": at_own["digit_acc"], "own_threshold": own,
             "own": (at_own["digit_coverage"], at_own["accepted_digit_error"]),
             "pkg": (at_pkg["digit_coverage"], at_pkg["accepted_digit_error"]),
             "wrong_099": int(((p.argmax(1) != test["y"]) & (p.max(1) >= 0.99) & dm).sum())}
 
 
-def ablation_net(variant: str, label: str, opts: dict, train: bool) -> DigitNet | None:
+@functools.cache
+def _synthesized() -> dict[str, np.ndarray]:
+    """The recipe's synthesized and clean crops (cached by train_digits), loaded once for every ablation."""
+    sets = td.digit_sets(td.default_handwriting_dir(), CACHE, False)
+    data = td.build_data(sets, CACHE, 10, 2, False)
+    cl = td.clean_train_crops(sets, CACHE, False)
+    return {k: np.concatenate([data["train"][k], cl[k]]) for k in ("x", "y", "src")}
+
+
+def ablation_net(variant: str, label: str, opts: dict, train_pages: dict, train: bool) -> DigitNet | None:
     f = CACHE / f"ablation-{variant}-{label.replace(' ', '-')}.pt"
     net = DigitNet()
     if f.exists():
@@ -86,14 +96,10 @@ def ablation_net(variant: str, label: str, opts: dict, train: bool) -> DigitNet 
         return net.eval()
     if not train:
         return None
-    sets = td.digit_sets(td.default_handwriting_dir(), CACHE, False)
-    data = td.build_data(sets, CACHE, 10, 2, False)
-    cl = td.clean_train_crops(sets, CACHE, False)
-    syn = {k: np.concatenate([data["train"][k], cl[k]]) for k in ("x", "y", "src")}
     keep = td.VARIANTS[variant]
-    pages = td.page_subset(td.load_pages(sorted(PAGES.glob("train-*.npz"))), keep)
-    net, _ = train_model(td.subset(syn, [td.SRC_ID[n] for n in keep]), ABLATION_SAMPLES, opts["seed"],
-                         f"{variant} {label}", pages=pages, page_frac=0.5, mixup=opts.get("mixup", 0.0))
+    net, _ = train_model(td.subset(_synthesized(), [td.SRC_ID[n] for n in keep]), ABLATION_SAMPLES, opts["seed"],
+                         f"{variant} {label}", pages=td.page_subset(train_pages, keep), page_frac=0.5,
+                         mixup=opts.get("mixup", 0.0))
     torch.save(net.state_dict(), f)
     return net.eval()
 
@@ -108,46 +114,46 @@ def variant_section(variant: str, held: str, calib: dict, xcal_all: dict, tests:
     own_calib = td.page_subset(calib, keep)
     xcal = td.page_subset(xcal_all, [held])
 
-    def judged(d: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Probabilities, merged symbol read, its confidence, accepted digits, accepted and wrong."""
-        p = reader.predict(d["x"])
-        sp = symbol_probs(p)
-        sym, conf = sp.argmax(1), sp.max(1)
-        accepted = (conf >= threshold) & digit_boxes(sp, d["y"])
-        return p, sym, conf, accepted, accepted & (sym != np.minimum(d["y"], 10))
-
-    p, sym, conf, accepted, wrong = judged(test)
-    truth = np.minimum(test["y"], 10)
-
     first = net_from_onnx(d / "digits.onnx", None)
     second = net_from_onnx(d / "digits-second.onnx", None)
-    singles = {}
-    for label, net in (("first", first), ("second", second)):
-        T = fit_temperature(logits_of(net, own_calib["x"]), own_calib["y"])
-        singles[label] = symbol_probs(softmax(logits_of(net, test["x"]), T))
-
     rng = np.random.default_rng(0)
     own_train = td.page_subset(train_pages, keep)
     idx = rng.choice(len(own_train["y"]), min(80_000, len(own_train["y"])), replace=False)
     gauss = ClassGaussians.fit(features(first, own_train["x"][idx]), own_train["y"][idx], len(DIGIT_CLASSES))
-    to_class, relative = gauss.distance(features(first, test["x"]), p.argmax(1))
+
+    def judged(d: dict) -> dict[str, np.ndarray]:
+        """The packaged reader on page crops ``d``: the merged symbol read, its confidence, the
+        accepted digits, the accepted and wrong ones, and the first network's feature distances."""
+        p = reader.predict(d["x"])
+        sp = symbol_probs(p)
+        sym, conf = sp.argmax(1), sp.max(1)
+        accepted = (conf >= threshold) & digit_boxes(sp, d["y"])
+        to_class, relative = gauss.distance(features(first, d["x"]), p.argmax(1))
+        return {"sym": sym, "conf": conf, "accepted": accepted,
+                "wrong": accepted & (sym != np.minimum(d["y"], 10)), "to_class": to_class, "relative": relative}
+
+    sets = {"own sources' calibration pages": judged(own_calib), f"{held} calibration pages (xcal)": judged(xcal),
+            f"{held} test pages": judged(test)}
+    j = sets[f"{held} test pages"]
+    sym, conf, accepted, wrong = j["sym"], j["conf"], j["accepted"], j["wrong"]
+    to_class, relative = j["to_class"], j["relative"]
+    truth = np.minimum(test["y"], 10)
     ok = accepted & ~wrong
+    rows = [single_net_row("packaged first network", first, own_calib, xcal, test, threshold),
+            single_net_row("packaged second network", second, own_calib, xcal, test, threshold)]
+    singles = {"first": symbol_probs(rows[0]["p"]), "second": symbol_probs(rows[1]["p"])}
 
     # A cut-off chosen before looking at the unseen source: the 99th percentile of the distance of
     # right readings on calibration pages of the model's own sources (1% of them refused there).
     # Judged on pages of the unseen source written with other images (xcal) and on the test pages.
+    own = sets["own sources' calibration pages"]
+    cut = float(np.quantile(own["to_class"][own["accepted"] & ~own["wrong"]], 0.99))
     cut_rows = []
-    cut = None
     stats = {"wrong": 0, "agree": 0, "cut_wrong": 0, "cut_caught": 0}
-    for label, d in (("own sources' calibration pages", own_calib), (f"{held} calibration pages (xcal)", xcal),
-                     (f"{held} test pages", test)):
-        pd, _, _, acc_d, wrong_d = judged(d)
-        dist, _ = gauss.distance(features(first, d["x"]), pd.argmax(1))
+    for label, r in sets.items():
+        acc_d, wrong_d, far = r["accepted"], r["wrong"], r["to_class"] >= cut
         ok_d = acc_d & ~wrong_d
-        if cut is None:
-            cut = float(np.quantile(dist[ok_d], 0.99))
-        far = dist >= cut
-        if d is not own_calib:  # the unseen source's pages, xcal and test
+        if r is not own:  # the unseen source's pages, xcal and test
             stats["cut_wrong"] += int(wrong_d.sum())
             stats["cut_caught"] += int((wrong_d & far).sum())
         kept, kept_wrong = int((acc_d & ~far).sum()), int((wrong_d & ~far).sum())
@@ -182,10 +188,8 @@ def variant_section(variant: str, held: str, calib: dict, xcal_all: dict, tests:
               "| pages | digits accepted | wrong | wrong ones refused | right ones refused | accepted-digit error "
               "after the cut |", "|---|---|---|---|---|---|", *cut_rows, ""]
 
-    rows = [single_net_row("packaged first network", first, own_calib, xcal, test, threshold),
-            single_net_row("packaged second network", second, own_calib, xcal, test, threshold)]
     for label, opts in ABLATIONS.items():
-        net = ablation_net(variant, label, opts, train_ablations)
+        net = ablation_net(variant, label, opts, train_pages, train_ablations)
         if net is not None:
             rows.append(single_net_row(f"recipe, {label}", net, own_calib, xcal, test, threshold))
     lines += [f"Single networks on the same {held} test digits (each with its own temperature and its own "

@@ -55,6 +55,7 @@ def train_model(d: dict, samples: int, seed: int, label: str, batch: int = 256,
     t0 = time.perf_counter()
     perm = torch.randperm(n, generator=g)
     pos = 0
+    blend = torch.distributions.Beta(mixup, mixup) if mixup > 0 else None
     run_loss = 0.0
     step = 0
     while True:
@@ -78,8 +79,8 @@ def train_model(d: dict, samples: int, seed: int, label: str, batch: int = 256,
             pos_p += n_page
             xb, yb = torch.cat([xb, xp_all[ip]]), torch.cat([yb, yp_all[ip]])
         xb = _jitter(xb, g)
-        if mixup > 0:
-            lam = float(torch.distributions.Beta(mixup, mixup).sample())
+        if blend is not None:
+            lam = float(blend.sample())
             lam = max(lam, 1 - lam)
             other = torch.randperm(len(yb), generator=g)
             out = model(lam * xb + (1 - lam) * xb[other])
