@@ -59,17 +59,23 @@ A partitioned table with no rows in this release has no files (and no resource i
 """
 
 
+# Null cells of nullable integer columns reach frictionless (5.x reads Parquet through pandas) as the
+# float NaN, which it compares as the text "nan": declared missing, they are nulls, not type errors.
+MISSING_VALUES = ["", "nan"]
+
+
 def frictionless_type(t: pa.DataType) -> str:
+    """Table Schema type of an Arrow type. Lists and structs are "any": Table Schema's "array" and
+    "object" mean JSON text or Python lists/dicts, and Parquet lists reach a reader as numpy arrays;
+    the exact Arrow type is in each field's ``arrowType``."""
     if pa.types.is_integer(t):
         return "integer"
     if pa.types.is_floating(t):
         return "number"
     if pa.types.is_boolean(t):
         return "boolean"
-    if pa.types.is_list(t):
-        return "array"
-    if pa.types.is_struct(t):
-        return "object"
+    if pa.types.is_list(t) or pa.types.is_struct(t):
+        return "any"
     return "string"
 
 
@@ -81,23 +87,41 @@ def _field_entry(c) -> dict:
     return entry
 
 
+def resource_name(table: str, province: str | None, partitioned: bool) -> str:
+    """One resource per Parquet file (frictionless reads one file per resource): ``c_hasil-p32``;
+    ``d_hasil-empty`` for the zero-row file of a table without rows; ``files`` unpartitioned."""
+    if not partitioned:
+        return table
+    return f"{table}-p{province}" if province else f"{table}-empty"
+
+
 def datapackage(manifest: Manifest, specs: dict[str, TableSpec]) -> dict:
+    """The Frictionless descriptor: one tabular resource per Parquet file (its path, row count, and
+    its sha256 and size for readers who check by hand), grouped into tables by ``table``; every
+    table's schema is the spec's. ``frictionless validate datapackage.json`` passes on every release."""
+    by_path = {f.path: f for f in manifest.files}
     resources = []
     for name, spec in specs.items():
         info = manifest.tables.get(name)
-        if info is None or not info.files:
+        if info is None:
             continue
-        schema: dict = {"fields": [_field_entry(c) for c in spec.columns]}
+        schema: dict = {"fields": [_field_entry(c) for c in spec.columns], "missingValues": MISSING_VALUES}
         if spec.primary_key:
             schema["primaryKey"] = list(spec.primary_key)
-        res = {"name": name, "profile": "tabular-data-resource", "description": spec.description,
-               "path": info.files if len(info.files) > 1 else info.files[0],
-               "format": "parquet", "mediatype": "application/vnd.apache.parquet",
-               "rows": info.rows, "schema": schema}
-        if spec.partition:
-            res["partitioning"] = {"flavor": "hive", "column": spec.partition, "type": "string",
-                                   "stored_in_files": True}
-        resources.append(res)
+        for path in info.files:
+            f = by_path.get(path)
+            province = f.province_code if f is not None else None
+            res = {"name": resource_name(name, province, bool(spec.partition)), "type": "table",
+                   "table": name, "profile": "tabular-data-resource", "description": spec.description,
+                   "path": path, "format": "parquet", "mediatype": "application/vnd.apache.parquet",
+                   "schema": schema}
+            if f is not None:
+                # Not the standard "bytes"/"hash": frictionless 5 reads Parquet through pyarrow, not
+                # its byte stream, so it would report those as mismatches on every file.
+                res |= {"rows": f.rows or 0, "sha256": f.sha256, "fileBytes": f.bytes}
+            if spec.partition:
+                res["partition"] = {spec.partition: province}
+            resources.append(res)
     return {
         "profile": "data-package",
         "name": f"pindai-release-{manifest.release_id}".lower(),

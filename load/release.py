@@ -149,7 +149,7 @@ def publish(result: BatchResult, releases_dir: Path, input_dir: Path | None = No
             base_release=base.name if base is not None else None,
             tps_register=({"source": reg.source, "sha256": reg.sha256, "tps": reg.expected_tps("")}
                       if reg is not None else None),
-            tables=infos, files=[], inputs=_inputs(ctx, release_id, base_manifest, selected),
+            tables=infos, files=list(files), inputs=_inputs(ctx, release_id, base_manifest, selected),
         )
         _write_text(staging / "datapackage.json", json.dumps(datapackage(manifest, specs), indent=1,
                                                              ensure_ascii=False))
