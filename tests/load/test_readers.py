@@ -98,3 +98,25 @@ def test_carrying_from_a_parent_with_the_old_layout(tmp_path: Path) -> None:
     assert carried and all("/province=p01/" in f.path for f in carried)
     c = pd.read_parquet(r2 / "c_hasil")
     assert sorted(set(c.province_code)) == ["01", "32"] and len(c) == m2.tables["c_hasil"].rows
+
+
+def test_the_release_readme_opens_with_reads_that_work(releases: dict[str, Path],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first code block of the release README, run as written from inside the release, on every table."""
+    rel = releases["full"]
+    text = (rel / "README.md").read_text()
+    head = text[:text.index("| table |")]
+    block = head.split("```python\n", 1)[1].split("```", 1)[0]
+    reads = [line for line in block.splitlines() if "c_hasil" in line]
+    assert len(reads) == 4
+    for name, spec in table_specs().items():
+        assert f"| `{name}` | {spec.grain} |" in text and spec.grain
+    monkeypatch.chdir(rel)
+    m = read_manifest(rel)
+    for name in table_specs():
+        scope: dict = {}
+        exec(block.replace("c_hasil", name), scope)  # noqa: S102 - the README's own lines
+        assert len(scope["df"]) == len(scope["t"]) == len(scope["rel"].df()) == m.tables[name].rows
+        for frame in (scope["df"].to_pandas(), scope["t"].to_pandas(), scope["rel"].df()):
+            if "province_code" in frame.columns and len(frame):
+                assert all(isinstance(v, str) for v in frame["province_code"].dropna()), name
