@@ -11,10 +11,14 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _SAFE = re.compile(r"^[0-9A-Za-z_-]{1,32}$")
 
@@ -108,3 +112,14 @@ def write_partitioned(table: pa.Table, out_dir: Path, partition: str | None,
         write_parquet(table, path, sort_keys)
         written.append((path, None, 0))
     return written
+
+
+def read_table(release_dir: Path, table: str) -> pd.DataFrame:
+    """A release table as a pandas DataFrame, read the way the release README tells analysts to
+    (``pandas.read_parquet(<table folder>)``), without the folder key column (``province``: the data
+    is in ``province_code``)."""
+    import pandas as pd  # only readers of a release need pandas
+
+    df = pd.read_parquet(Path(release_dir) / table)
+    key = FOLDER_KEYS["province_code"][0]
+    return df.drop(columns=[key]) if key in df.columns else df
