@@ -387,7 +387,9 @@ def _votes_section(r: Report) -> str:
 
 def _coverage_section(r: Report) -> str:
     present = set(r.tps["province_code"]) | {c[:2] for c in r.dhasil.get("kecamatan_code", [])}
-    cov = r.coverage[r.coverage["region_code"].str[:2].isin(present)].sort_values(["form_type", "region_code"])
+    cov = r.coverage[r.coverage["region_code"].str[:2].isin(present)]
+    types = set(cov.loc[cov["received"] > 0, "form_type"])  # form types this release holds
+    cov = cov[cov["form_type"].isin(types)].sort_values(["form_type", "region_code"])
     rows = [[escape(c["form_type"]), escape(c["level"]), escape(_region_label(c["region_code"],
                                                                               c.get(f"{c['level']}_name"))),
              escape(c["unit"]), _fmt(c["expected"]), _fmt(c["received"]), _fmt(c["verified"]),
@@ -409,6 +411,8 @@ def _dhasil_section(r: Report, review_url: str) -> str:
     rows = []
     for _, k in d.iterrows():
         diffs = "; ".join(f"{escape(f)}: {_fmt(a)} vs {_fmt(b)} ({_fmt(x)})" for f, a, b, x in k["differences"])
+        if diffs:
+            diffs = f"<details><summary>{len(k['differences'])} field(s) differ</summary>{diffs}</details>"
         ok = k["matching"] == k["compared"]
         rows.append([_link(review_url, k["kecamatan_code"]) + " " + _fmt(k["kecamatan_name"]),
                      escape(str(k["d_hasil_status"])),
@@ -419,6 +423,10 @@ def _dhasil_section(r: Report, review_url: str) -> str:
              "each D.Hasil against the sum of the C.Hasil PPWP forms of its TPS in this release (rule 14). "
              "Where not every registered TPS has a form (complete: no), a difference is expected.</p>")
     return intro + (_table(head, rows) if rows else "<p>No D.Hasil in this release.</p>")
+
+
+def _count(n: int) -> str:
+    return f'<span class="{"flag" if n else "ok"}">{n}</span>'
 
 
 def _screen_table(df: pd.DataFrame, review_url: str, extra: list[tuple[str, str, str]]) -> str:
@@ -457,18 +465,18 @@ def _screens_section(r: Report, review_url: str) -> str:
         "real local pattern. Links open the form in the review queue. This report changes no status. "
         f"Every screen runs on the one C.Hasil PPWP form per TPS ({len(tps)} TPS), verified or not.</p>",
         '<div class="charts">' + "".join(hists) + digit_chart + "</div>",
-        f"<h3>Turnout over 100% of DPT <span class=\"flag\">{len(r.turnout_over_dpt)}</span></h3>"
+        f"<h3>Turnout over 100% of DPT {_count(len(r.turnout_over_dpt))}</h3>"
         "<p class=\"muted\">Voters (B.4, else ballots counted V.C) above the registered voters (A).</p>",
         _screen_table(r.turnout_over_dpt, review_url, [("dpt_total", "DPT", "n"), ("voters_total_total", "voted", "n"),
                                                        ("turnout", "turnout", "pct")]),
-        f"<h3>Far out of the kecamatan's pattern <span class=\"flag\">{n_outliers}</span></h3>"
+        f"<h3>Far out of the kecamatan's pattern {_count(n_outliers)}</h3>"
         f"<p class=\"muted\">Turnout or a pair's share of valid votes with a modified z-score (median and MAD of "
         f"the kecamatan's TPS) beyond {OUTLIER_Z} (kecamatan with at least {OUTLIER_MIN_TPS} TPS).</p>",
         _screen_table(r.outliers, review_url, [("measure", "measure", "text"), ("value", "value", "pct"),
                                                ("kecamatan_median", "kecamatan median", "pct"), ("z", "z", "z")]),
-        f"<h3>One pair took 100% <span class=\"flag\">{len(r.full_pair)}</span></h3>",
+        f"<h3>One pair took 100% {_count(len(r.full_pair))}</h3>",
         _screen_table(r.full_pair, review_url, [("pair", "pair", "text"), ("valid_votes", "valid votes", "n")]),
-        f"<h3>Round totals <span class=\"flag\">{len(r.round_totals)}</span></h3>"
+        f"<h3>Round totals {_count(len(r.round_totals))}</h3>"
         f"<p class=\"muted\">Valid votes and every pair's votes all multiples of {ROUND_TO}.</p>",
         _screen_table(r.round_totals, review_url, [(c, c.replace("votes_", "paslon ").replace("valid_", "valid "),
                                                     "n") for c in ["valid_votes", *pairs]]),
@@ -477,7 +485,7 @@ def _screens_section(r: Report, review_url: str) -> str:
               " ".join(str(c) for c in d.counts), f"{d.chi2:.1f}",
               f'<span class="{"flag" if d.flagged else ""}">{d.p:.4f}</span>'] for d in r.digits]
     n_flag = sum(d.flagged for d in r.digits)
-    parts += [f"<h3>Last-digit frequencies <span class=\"flag\">{n_flag}</span></h3>"
+    parts += [f"<h3>Last-digit frequencies {_count(n_flag)}</h3>"
               f"<p class=\"muted\">Last digits of pair votes of {LAST_DIGIT_MIN_VOTES} or more should be about "
               f"uniform; chi-square against uniform (9 df) per region with at least {LAST_DIGIT_MIN_N} numbers, "
               f"flagged at p &lt; {LAST_DIGIT_ALPHA}. With many regions, some are flagged by chance.</p>",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import pytest
 
@@ -169,12 +170,13 @@ def sample_result() -> BatchResult:
 
 
 def generated_batch(n_forms: int, seed: int = 5, province: str = "32", review_share: float = 0.16,
-                    dhasil: bool = True) -> tuple[BatchResult, object]:
+                    dhasil: bool = True, edit: Callable[[str, dict], None] | None = None) -> tuple[BatchResult, object]:
     """A release-sized batch built from the generator's own truth, without rendering or reading:
     ``pindai generate``'s TPS plan and numbers (synth.plan_jobs, synth.values) for ``n_forms``
     C.Hasil PPWP forms of the packaged register, about ``review_share`` of them flagged for review
     (one of those in ten with a digit left unread), and a D.Hasil for every kecamatan the batch
-    touches. Returns (batch result, register)."""
+    touches (the sum of the generator's numbers). ``edit(tps_code, values)`` changes a TPS's numbers
+    in place (injected anomalies). Returns (batch result, register)."""
     import numpy as np
 
     from schemas.register import mini_register
@@ -187,6 +189,8 @@ def generated_batch(n_forms: int, seed: int = 5, province: str = "32", review_sh
     forms = []
     for job in jobs:
         vals = dict(synth_values.ppwp_values(seed, job.code))
+        if edit is not None:
+            edit(job.code, vals)
         status, reasons = Status.VERIFIED, []
         if rng.random() < review_share:
             status, reasons = Status.NEEDS_REVIEW, [Reason.UNSURE_DIGITS]
