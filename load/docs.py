@@ -191,4 +191,10 @@ def readme(manifest: Manifest, specs: dict[str, TableSpec]) -> str:
         for c in spec.columns:
             lines.append(f"| `{c.name}` | {c.type} | {_md(c.description)} | {_md(c.label_id)} |")
         lines.append("")
+    tables = [f for f in manifest.files if f.kind == "table"]
+    if tables:  # a cheap check for readers who skip `pindai release verify`
+        lines += ["## Checksums", "",
+                  "sha256 of every table file, in `sha256sum` format. From inside this folder:", "",
+                  "```sh", "awk '/^```sha256sum/{f=1;next} /^```/{f=0} f' README.md | sha256sum -c", "```", "",
+                  "```sha256sum", *(f"{f.sha256}  {f.path}" for f in tables), "```", ""]
     return "\n".join(lines) + "\n"

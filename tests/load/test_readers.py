@@ -120,3 +120,20 @@ def test_the_release_readme_opens_with_reads_that_work(releases: dict[str, Path]
         for frame in (scope["df"].to_pandas(), scope["t"].to_pandas(), scope["rel"].df()):
             if "province_code" in frame.columns and len(frame):
                 assert all(isinstance(v, str) for v in frame["province_code"].dropna()), name
+
+
+def test_readme_checksums_catch_a_flipped_byte(tmp_path: Path) -> None:
+    """The README's sha256sum block, run as its own line says, for readers who skip `pindai release verify`."""
+    import subprocess
+
+    rel = publish(sample_batch(), tmp_path, release_id="r1", register=REGISTER)
+    text = (rel / "README.md").read_text()
+    command = text.split("## Checksums", 1)[1].split("```sh\n", 1)[1].split("\n```", 1)[0]
+    ok = subprocess.run(["bash", "-c", command], cwd=rel, capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stdout.count(": OK") == len(list(rel.rglob("*.parquet")))
+    victim = rel / "votes" / "province=p32" / "part-0.parquet"
+    data = bytearray(victim.read_bytes())
+    data[100] ^= 0x01
+    victim.write_bytes(bytes(data))
+    bad = subprocess.run(["bash", "-c", command], cwd=rel, capture_output=True, text=True)
+    assert bad.returncode != 0 and "votes/province=p32/part-0.parquet: FAILED" in bad.stdout
