@@ -117,9 +117,15 @@ def write_partitioned(table: pa.Table, out_dir: Path, partition: str | None,
 def read_table(release_dir: Path, table: str) -> pd.DataFrame:
     """A release table as a pandas DataFrame, read the way the release README tells analysts to
     (``pandas.read_parquet(<table folder>)``), without the folder key column (``province``: the data
-    is in ``province_code``)."""
+    is in ``province_code``). Releases of the old layout are read too."""
     import pandas as pd  # only readers of a release need pandas
 
-    df = pd.read_parquet(Path(release_dir) / table)
+    path = Path(release_dir) / table
+    try:
+        df = pd.read_parquet(path)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        # A release written before this layout (``province_code=NN/`` folders): the folder clashes
+        # with the column; the files alone hold every column.
+        df = pd.read_parquet(path, partitioning=None)
     key = FOLDER_KEYS["province_code"][0]
     return df.drop(columns=[key]) if key in df.columns else df

@@ -197,11 +197,8 @@ def region_summary(tps: pd.DataFrame, coverage: pd.DataFrame, level: str) -> pd.
     review, missing; votes per pair as read on every received form and on the verified ones."""
     key = f"{level}_code"
     pairs = pair_columns(tps)
-    g = tps.groupby(key)
-    out = pd.DataFrame({
-        "received": g.size(),
-        "verified": g["status"].apply(lambda s: int((s == "verified").sum())),
-    })
+    g = tps.assign(_verified=(tps["status"] == "verified").astype("int64")).groupby(key)
+    out = pd.DataFrame({"received": g.size().astype("int64"), "verified": g["_verified"].sum().astype("int64")})
     out["needs_review"] = out["received"] - out["verified"]
     for c in pairs:
         out[c] = g[c].sum(min_count=1)
@@ -210,7 +207,8 @@ def region_summary(tps: pd.DataFrame, coverage: pd.DataFrame, level: str) -> pd.
     expected = cov.set_index("region_code")["expected"] if len(cov) else pd.Series(dtype="float64")
     out = out.join(expected.rename("expected"), how="outer")
     # Regions of provinces this release has forms of (the register knows every province).
-    out = out[[str(c)[:2] in set(tps["province_code"]) for c in out.index]]
+    present = set(tps["province_code"])
+    out = out.loc[[str(c)[:2] in present for c in out.index]]
     out[["received", "verified", "needs_review"]] = out[["received", "verified", "needs_review"]].fillna(0)
     out["missing"] = (out["expected"] - out["received"]).clip(lower=0)
     names = _names(tps)

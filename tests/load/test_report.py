@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import REGISTER, generated_batch, sample_batch
+from conftest import REGISTER, batch, dhasil_values, form, generated_batch, sample_batch
 
 from load.parquet_io import sha256_file
 from load.release import publish
 from load.report import build_report, chi2_sf, robust_z, write_report
 from load.verify import verify_release
+from schemas.layout import FormType
 
 ROOT = Path(__file__).resolve().parents[2]
 REVIEW = "http://review.test:8700"
@@ -52,6 +53,24 @@ def test_report_numbers_on_the_sample_release(tmp_path: Path) -> None:
     d = r.dhasil.set_index("kecamatan_code").loc["010101"]
     assert d.complete and d.matching == d.compared - 1  # the flagged form's +10 valid votes
     assert [f for f, *_ in d.differences] == ["valid_votes"]
+
+
+@pytest.mark.parametrize("which", ["one form", "d_hasil only", "nothing"])
+def test_report_on_small_and_empty_releases(tmp_path: Path, which: str) -> None:
+    forms = {"one form": [form("0101010001001")],
+             "d_hasil only": [form("010101", FormType.DHASIL_PPWP, values=dhasil_values({1: "0101010001"}))],
+             "nothing": []}[which]
+    rel = publish(batch(forms, register=REGISTER), tmp_path / "rel", release_id="r1", register=REGISTER)
+    html = write_report(rel, tmp_path / "out").read_text()
+    assert html.startswith("<!DOCTYPE html>") and html.endswith("</html>")
+    assert ("No D.Hasil in this release" in html) == (which != "d_hasil only")
+
+
+def test_report_reads_a_release_of_the_old_layout(tmp_path: Path) -> None:
+    rel = publish(sample_batch(), tmp_path / "rel", release_id="old", register=REGISTER)
+    for d in list(rel.glob("*/province=p*")):
+        d.rename(d.parent / d.name.replace("province=p", "province_code="))
+    assert len(build_report(rel).tps) == 6
 
 
 def _inject(targets: dict[str, str]):
