@@ -317,6 +317,11 @@ details summary{cursor:pointer;color:#1565c0}
 """
 
 
+def _num(v: object) -> float:
+    """A count for arithmetic: None and NaN (unknown) count as 0."""
+    return 0.0 if v is None or pd.isna(v) else float(v)
+
+
 def _fmt(v: object, pct: bool = False, digits: int = 0) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
@@ -352,12 +357,13 @@ def _votes_section(r: Report) -> str:
     series_tps = [("verified", charts.VERIFIED), ("needs review", charts.REVIEW), ("missing", charts.MISSING)]
     for _, prov in r.provinces.iterrows():
         label = _region_label(prov["code"], prov["name"])
-        pair_rows = [(c.replace("votes_", "paslon "), [float(prov[f"{c}_verified"] or 0),
-                                                      float((prov[c] or 0) - (prov[f"{c}_verified"] or 0))])
+        pair_rows = [(c.replace("votes_", "paslon "), [_num(prov[f"{c}_verified"]),
+                                                      _num(prov[c]) - _num(prov[f"{c}_verified"])])
                      for c in pairs]
         kab = r.kabkota[r.kabkota["code"].str[:2] == prov["code"]]
         tps_rows = [(_region_label(k["code"], k["name"]),
-                     [float(k["verified"]), float(k["needs_review"]), float(k["missing"] or 0)])
+                     [float(k["verified"]), float(k["needs_review"]),
+                      _num(k["missing"])])  # no register: unknown, not drawn
                     for _, k in kab.iterrows()]
         parts.append(f"<h3>{escape(label)}</h3><div class=\"charts\">")
         parts.append(charts.stacked_bars(pair_rows, series_tps[:2], f"Votes per pair, {label}", as_share=False,
@@ -371,14 +377,14 @@ def _votes_section(r: Report) -> str:
         for _, k in pd.concat([kab, prov.to_frame().T]).iterrows():
             exp = k["expected"]
             denom = exp if isinstance(exp, float | int) and not pd.isna(exp) and exp > 0 else k["received"]
-            total = sum(float(k[c] or 0) for c in pairs)
+            total = sum(_num(k[c]) for c in pairs)
             name = "<b>total</b>" if len(k["code"]) == 2 else escape(_region_label(k["code"], k["name"]))
             rows.append([name, _fmt(exp), _fmt(k["received"]),
                          _fmt(k["verified"] / denom if denom else None, pct=True),
                          _fmt(k["needs_review"] / denom if denom else None, pct=True),
                          _fmt(k["missing"] / denom if denom and not pd.isna(k["missing"]) else None, pct=True),
                          *[_fmt(k[c]) for c in pairs],
-                         *[_fmt(float(k[c] or 0) / total if total else None, pct=True) for c in pairs]])
+                         *[_fmt(_num(k[c]) / total if total else None, pct=True) for c in pairs]])
         parts.append(_table(head, rows, numeric=set(range(1, len(head)))))
     return "".join(parts)
 

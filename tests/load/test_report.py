@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -55,13 +56,15 @@ def test_report_numbers_on_the_sample_release(tmp_path: Path) -> None:
     assert [f for f, *_ in d.differences] == ["valid_votes"]
 
 
-@pytest.mark.parametrize("which", ["one form", "d_hasil only", "nothing"])
+@pytest.mark.parametrize("which", ["one form", "no register", "d_hasil only", "nothing"])
 def test_report_on_small_and_empty_releases(tmp_path: Path, which: str) -> None:
-    forms = {"one form": [form("0101010001001")],
+    forms = {"one form": [form("0101010001001")], "no register": [form("0101010001001"), form("3273010001002")],
              "d_hasil only": [form("010101", FormType.DHASIL_PPWP, values=dhasil_values({1: "0101010001"}))],
              "nothing": []}[which]
-    rel = publish(batch(forms, register=REGISTER), tmp_path / "rel", release_id="r1", register=REGISTER)
+    reg = None if which == "no register" else REGISTER
+    rel = publish(batch(forms, register=reg), tmp_path / "rel", release_id="r1", register=reg)
     html = write_report(rel, tmp_path / "out").read_text()
+    assert not re.search(r"\bnan\b", html, re.IGNORECASE)  # unknown numbers show as a dash
     assert html.startswith("<!DOCTYPE html>") and html.endswith("</html>")
     assert ("No D.Hasil in this release" in html) == (which != "d_hasil only")
 
