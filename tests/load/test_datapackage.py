@@ -43,3 +43,14 @@ def test_frictionless_notices_a_damaged_file(tmp_path: Path) -> None:
     victim.write_bytes(bytes(data))
     report = frictionless.validate(str(rel / "datapackage.json"))
     assert not report.valid
+
+
+def test_frictionless_validates_a_partial_publication(tmp_path: Path) -> None:
+    """Province 32 republished, province 01 carried over: the carried files are resources too."""
+    publish(sample_batch(), tmp_path, release_id="r1", register=REGISTER)
+    r2 = publish(batch([form("3273010001001", seed=20)]), tmp_path, release_id="r2", register=REGISTER,
+                 provinces=["32"])
+    pkg = json.loads((r2 / "datapackage.json").read_text())
+    assert "c_hasil-p01" in {r["name"] for r in pkg["resources"]}
+    report = frictionless.validate(str(r2 / "datapackage.json"))
+    assert report.valid, [(t.name, e.type, e.message) for t in report.tasks for e in t.errors][:5]
