@@ -396,6 +396,32 @@ def release_verify(
     out.print(f"release {release_dir} verified: {report.files_checked} files match the manifest")
 
 
+@app.command("report")
+def report_cmd(
+    release: Annotated[Path, typer.Argument(help="a release folder, or a releases folder (its 'latest')")],
+    out_dir: Annotated[Path, typer.Option("--out", help="folder to write index.html into")] = Path("report"),
+    review_url: Annotated[str, typer.Option(help="the review app: screens link to REVIEW_URL/forms/<code>")]
+    = "http://127.0.0.1:8700",
+) -> None:
+    """Write a self-contained HTML results report of a release: votes per pair per province and
+    kab/kota (verified / needs review / missing), coverage, D.Hasil against its C.Hasil, and the
+    analysts' screens (turnout over DPT, outliers, last digits, round totals, 100% pairs). Changes
+    no status."""
+    from load.reopen import resolve_release
+    from load.report import write_report
+
+    t0 = time.perf_counter()
+    try:
+        path = write_report(resolve_release(release), out_dir, review_url)
+    except FileNotFoundError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(EXIT_INPUT) from exc
+    except OSError as exc:
+        console.print(f"[red]error:[/] could not write the report: {exc}")
+        raise typer.Exit(EXIT_WRITE) from exc
+    out.print(f"report written: {escape(str(path))} ({time.perf_counter() - t0:.1f} s)")
+
+
 @app.command()
 def status(
     releases_dir: Annotated[Path, typer.Argument(help="releases folder (or one release)")] = Path("releases"),

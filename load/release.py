@@ -1,7 +1,8 @@
 """Write a batch result as a release: hive-partitioned Parquet per province, published atomically.
 
-``RELEASES_DIR/<release_id>/<table>/province_code=NN/part-0.parquet`` plus ``manifest.json``
-(every file with rows, bytes and sha256; versions; inputs), ``datapackage.json`` (Frictionless),
+``RELEASES_DIR/<release_id>/<table>/province=pNN/part-0.parquet`` (``load.parquet_io.partition_folder``
+says why that folder name) plus ``manifest.json`` (every file with rows, bytes and sha256; versions;
+inputs), ``datapackage.json`` (Frictionless),
 ``README.md`` (data dictionary), ``run.json`` (what the run did, for ``pindai status``) and
 ``records.jsonl`` (full form records, for the review loop).
 
@@ -28,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from load.docs import datapackage, readme
-from load.parquet_io import sha256_file, write_partitioned
+from load.parquet_io import partition_path, sha256_file, write_partitioned
 from load.tables import Context, TableSpec, make_context, pseudonym, table_specs
 from schemas.records import BatchResult, FormRecord
 from schemas.register import RegisterSource, load_register
@@ -148,7 +149,7 @@ def publish(result: BatchResult, releases_dir: Path, input_dir: Path | None = No
             base_release=base.name if base is not None else None,
             tps_register=({"source": reg.source, "sha256": reg.sha256, "tps": reg.expected_tps("")}
                       if reg is not None else None),
-            tables=infos, files=[], inputs=_inputs(ctx, release_id, base_manifest, selected),
+            tables=infos, files=list(files), inputs=_inputs(ctx, release_id, base_manifest, selected),
         )
         _write_text(staging / "datapackage.json", json.dumps(datapackage(manifest, specs), indent=1,
                                                              ensure_ascii=False))
@@ -191,7 +192,10 @@ def _carry_partitions(spec: TableSpec, base: Path, base_manifest: Manifest, stag
     for e in base_manifest.files:
         if e.table != spec.name or e.kind != "table" or e.province_code in (None, *selected):
             continue
-        src, dst = base / e.path, staging / e.path
+        # Re-placed in this pindai's partition folder: a parent written with the old layout
+        # (province_code=NN/) is carried into province=pNN/, same bytes, so layouts never mix.
+        path = partition_path(spec.name, spec.partition, e.province_code, Path(e.path).name)
+        src, dst = base / e.path, staging / path
         if not src.is_file() or src.stat().st_size != e.bytes or sha256_file(src) != e.sha256:
             raise CarryOverError(f"{e.path} of release {base.name} is missing or fails its manifest checksum; "
                                  "refusing to carry it over (run `pindai release verify`)")
@@ -203,7 +207,8 @@ def _carry_partitions(spec: TableSpec, base: Path, base_manifest: Manifest, stag
             os.link(src, dst)  # same bytes, no copy
         except OSError:
             shutil.copyfile(src, dst)
-        out.append(e.model_copy(update={"carried_from": e.carried_from or base_manifest.release_id}))
+        out.append(e.model_copy(update={"path": path,
+                                        "carried_from": e.carried_from or base_manifest.release_id}))
     return out
 
 

@@ -81,6 +81,8 @@ class TableSpec:
     sort_keys: tuple[str, ...] = ()
     primary_key: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    grain: str = ""  # what one row is, for the release README
+    key: tuple[str, ...] = ()  # the columns naming a row where there is no enforceable primary key (nulls)
 
     @property
     def schema(self) -> pa.Schema:
@@ -405,7 +407,8 @@ def table_specs() -> dict[str, TableSpec]:
             "c_hasil", "C.Hasil results: one row per TPS and form type, every form field as written "
             "(after recorded corrections), with the form's status.",
             (_C["tps_code"], *regions4, _C["tps_number"], *names4, *form_cols, *field_columns(C_HASIL_TYPES)),
-            _c_hasil_rows, sort_keys=("tps_code", "form_type"), primary_key=("tps_code", "form_type")),
+            _c_hasil_rows, sort_keys=("tps_code", "form_type"), primary_key=("tps_code", "form_type"),
+            grain="one TPS and C.Hasil form type"),
         TableSpec(
             "votes", "Votes in long form: one row per C.Hasil form and contestant (candidate pair, "
             "party-only votes, party candidate). Party totals are not rows (they would double count): "
@@ -419,7 +422,7 @@ def table_specs() -> dict[str, TableSpec]:
              Column("votes", I32, "Votes as written (null: unreadable or missing; see status)"),
              _C["status"]),
             _votes_rows, sort_keys=("tps_code", "form_type"),
-            primary_key=("tps_code", "form_type", "contestant"),
+            primary_key=("tps_code", "form_type", "contestant"), grain="one C.Hasil form and contestant",
             notes=("Empty candidate slots (a party lists fewer candidates than the form has rows) "
                    "have no row.",)),
         TableSpec(
@@ -428,7 +431,7 @@ def table_specs() -> dict[str, TableSpec]:
             (_C["kecamatan_code"], *_cols("province_code", "kabkota_code", "province_name", "kabkota_name",
                                           "kecamatan_name"), *form_cols, *field_columns(D_HASIL_TYPES)),
             _d_hasil_rows, sort_keys=("kecamatan_code", "form_type"),
-            primary_key=("kecamatan_code", "form_type")),
+            primary_key=("kecamatan_code", "form_type"), grain="one kecamatan and D.Hasil form type"),
         TableSpec(
             "d_hasil_desa", "The desa rows of the D.Hasil attachment in long form: one row per kecamatan and "
             "filled-in row; desa_code from the register's desa order (null without a register).",
@@ -436,7 +439,8 @@ def table_specs() -> dict[str, TableSpec]:
              Column("row", I16, "Row number on the attachment (1-based)"), _C["desa_code"], _C["desa_name"],
              *_cols("form_type", "status"), *desa_row_columns()),
             _d_hasil_desa_rows, sort_keys=("kecamatan_code", "form_type", "row"),
-            primary_key=("kecamatan_code", "form_type", "row")),
+            primary_key=("kecamatan_code", "form_type", "row"),
+            grain="one filled-in desa row of a D.Hasil attachment"),
         TableSpec(
             "issues", "Every rule result that is not clean: one row per form and broken rule (FORMS.md "
             "rules; hard = the form is wrong or misread, soft = suspicious).",
@@ -449,7 +453,8 @@ def table_specs() -> dict[str, TableSpec]:
              Column("found", F64, "What the form says"),
              Column("message_id", S, "Explanation in Indonesian"),
              Column("message_en", S, "Explanation in English")),
-            _issues_rows, sort_keys=("region_code", "form_type")),
+            _issues_rows, sort_keys=("region_code", "form_type"), grain="one form and rule result that is not clean",
+            key=("region_code", "form_type", "rule_id")),
         TableSpec(
             "provenance", "Where every number comes from: one row per form and page scan used, with the "
             "source file and its sha256, registration quality, lowest digit confidence, versions and the "
@@ -470,16 +475,20 @@ def table_specs() -> dict[str, TableSpec]:
              Column("corrections", pa.list_(_CORRECTION), "Corrections to fields of this page: field_id, "
                     "old, new, by ('auto' or a steward pseudonym, never a name), at (ISO time, '' when "
                     "automatic), reason, boxes_changed, probability")),
-            _provenance_rows, sort_keys=("region_code", "form_type", "page")),
+            _provenance_rows, sort_keys=("region_code", "form_type", "page"),
+            grain="one form and page scan used (a page scanned twice: two rows)",
+            key=("region_code", "form_type", "page", "source_file", "page_index")),
         TableSpec(
             "reconciliation", _doc(ReconciliationRow),
             model_columns(ReconciliationRow, {"desa_row": I16, "tps_forms": I32, "tps_verified": I32,
                                               "tps_values_missing": I32, "tps_expected": I32}),
-            lambda ctx: _model_rows(ctx.result.reconciliation), sort_keys=("kecamatan_code",)),
+            lambda ctx: _model_rows(ctx.result.reconciliation), sort_keys=("kecamatan_code",),
+            grain="one kecamatan and field (desa_row null), and one desa row and field",
+            key=("kecamatan_code", "desa_row", "field_id")),
         TableSpec(
             "coverage", _doc(CoverageRow), model_columns(CoverageRow),
             lambda ctx: _model_rows(ctx.result.coverage), sort_keys=("region_code", "form_type"),
-            primary_key=("region_code", "form_type")),
+            primary_key=("region_code", "form_type"), grain="one province or kab/kota and form type"),
         TableSpec(
             "files", "Every input file of the release with its one status and the reasons (one file, "
             "not partitioned).",
@@ -490,7 +499,7 @@ def table_specs() -> dict[str, TableSpec]:
              Column("region_code", S, "Region code the file claims (null: unknown)"),
              Column("province_code", S, "Province of the region code (null: unknown)"),
              _C["form_type"], Column("pages", I32, "Pages in the file")),
-            _files_rows, partition=None, sort_keys=("file",), primary_key=("file",)),
+            _files_rows, partition=None, sort_keys=("file",), primary_key=("file",), grain="one input file"),
     ]
     return {s.name: s for s in specs}
 

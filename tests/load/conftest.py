@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import pytest
 
@@ -166,3 +167,40 @@ def sample_batch(register: dict | None = REGISTER) -> BatchResult:
 @pytest.fixture
 def sample_result() -> BatchResult:
     return sample_batch()
+
+
+def generated_batch(n_forms: int, seed: int = 5, province: str = "32", review_share: float = 0.16,
+                    dhasil: bool = True, edit: Callable[[str, dict], None] | None = None) -> tuple[BatchResult, object]:
+    """A release-sized batch built from the generator's own truth, without rendering or reading:
+    ``pindai generate``'s TPS plan and numbers (synth.plan_jobs, synth.values) for ``n_forms``
+    C.Hasil PPWP forms of the packaged register, about ``review_share`` of them flagged for review
+    (one of those in ten with a digit left unread), and a D.Hasil for every kecamatan the batch
+    touches (the sum of the generator's numbers). ``edit(tps_code, values)`` changes a TPS's numbers
+    in place (injected anomalies). Returns (batch result, register)."""
+    import numpy as np
+
+    from schemas.register import mini_register
+    from synth import values as synth_values
+    from synth.generate import GenerateOptions, plan_jobs
+
+    reg = mini_register()
+    jobs = plan_jobs(GenerateOptions(out_dir=".", forms=n_forms, province=province, seed=seed), reg)
+    rng = np.random.default_rng(seed)
+    forms = []
+    for job in jobs:
+        vals = dict(synth_values.ppwp_values(seed, job.code))
+        if edit is not None:
+            edit(job.code, vals)
+        status, reasons = Status.VERIFIED, []
+        if rng.random() < review_share:
+            status, reasons = Status.NEEDS_REVIEW, [Reason.UNSURE_DIGITS]
+            if rng.random() < 0.1:
+                vals["votes_2"] = None
+        forms.append(form(job.code, status=status, values=vals, reasons=reasons))
+    if dhasil:
+        for kec in sorted({j.code[:6] for j in jobs}):
+            desa = reg.desa_of_kecamatan(kec)
+            if len(desa) <= synth_values.N_DESA_ROWS:
+                desa_tps = {d: reg.tps_codes(d) for d in desa}
+                forms.append(form(kec, FormType.DHASIL_PPWP, values=synth_values.dhasil_values(seed, desa_tps)))
+    return batch(forms, register=reg), reg

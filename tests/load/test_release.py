@@ -40,7 +40,7 @@ def test_publish_twice_gives_identical_parquet(tmp_path: Path) -> None:
 def test_release_layout_manifest_and_run_files(tmp_path: Path) -> None:
     rel = publish(sample_batch(), tmp_path, input_dir=Path("/in"), release_id="r1", register=REGISTER)
     assert (tmp_path / "latest").is_symlink() and os.readlink(tmp_path / "latest") == "r1"
-    assert (rel / "c_hasil" / "province_code=01" / "part-0.parquet").is_file()
+    assert (rel / "c_hasil" / "province=p01" / "part-0.parquet").is_file()
     m = read_manifest(rel)
     assert m.schema_version and m.pipeline_version == "0.1.0-test" and m.model_version == "digits-test-1"
     listed = {f.path for f in m.files}
@@ -105,7 +105,7 @@ def test_publishing_one_province_carries_the_others(tmp_path: Path) -> None:
 
 def test_carry_over_refuses_a_damaged_previous_release(tmp_path: Path) -> None:
     r1 = publish(sample_batch(), tmp_path, release_id="r1", register=REGISTER)
-    victim = r1 / "c_hasil" / "province_code=01" / "part-0.parquet"
+    victim = r1 / "c_hasil" / "province=p01" / "part-0.parquet"
     data = bytearray(victim.read_bytes())
     data[len(data) // 2] ^= 0xFF
     victim.write_bytes(bytes(data))
@@ -153,25 +153,25 @@ def test_a_read_only_releases_folder_fails_cleanly(tmp_path: Path) -> None:
 def test_verify_finds_flipped_byte_missing_unexpected_and_bad_manifest(tmp_path: Path) -> None:
     rel = publish(sample_batch(), tmp_path, release_id="r1", register=REGISTER)
     assert verify_release(tmp_path / "latest").ok
-    flipped = rel / "votes" / "province_code=32" / "part-0.parquet"
+    flipped = rel / "votes" / "province=p32" / "part-0.parquet"
     data = bytearray(flipped.read_bytes())
     data[100] ^= 0x01
     flipped.write_bytes(bytes(data))
-    (rel / "issues" / "province_code=01" / "part-0.parquet").unlink()
-    (rel / "c_hasil" / "province_code=33").mkdir()
-    (rel / "c_hasil" / "province_code=33" / "part-0.parquet").write_bytes(b"PAR1")
+    (rel / "issues" / "province=p01" / "part-0.parquet").unlink()
+    (rel / "c_hasil" / "province=p33").mkdir()
+    (rel / "c_hasil" / "province=p33" / "part-0.parquet").write_bytes(b"PAR1")
     report = verify_release(rel)
     kinds = {(p.kind, p.path) for p in report.problems}
-    assert kinds == {("checksum", "votes/province_code=32/part-0.parquet"),
-                     ("missing", "issues/province_code=01/part-0.parquet"),
-                     ("unexpected", "c_hasil/province_code=33/part-0.parquet")}
+    assert kinds == {("checksum", "votes/province=p32/part-0.parquet"),
+                     ("missing", "issues/province=p01/part-0.parquet"),
+                     ("unexpected", "c_hasil/province=p33/part-0.parquet")}
     assert not report.ok and report.release_id == "r1" and report.files_checked > 10
 
     m = json.loads((rel / "manifest.json").read_text())
-    entry = next(f for f in m["files"] if f["path"] == "c_hasil/province_code=01/part-0.parquet")
+    entry = next(f for f in m["files"] if f["path"] == "c_hasil/province=p01/part-0.parquet")
     entry["rows"] += 1
     (rel / "manifest.json").write_text(json.dumps(m))
-    assert ("rows", "c_hasil/province_code=01/part-0.parquet") in {(p.kind, p.path)
+    assert ("rows", "c_hasil/province=p01/part-0.parquet") in {(p.kind, p.path)
                                                                   for p in verify_release(rel).problems}
     (rel / "manifest.json").write_text("{not json")
     assert [p.kind for p in verify_release(rel).problems] == ["manifest"]

@@ -1,13 +1,11 @@
-"""Release tables read back with pandas, pyarrow.dataset, DuckDB and polars: same rows, codes as strings."""
+"""Release tables: rows, names and values as analysts read them (default reads; see test_readers.py)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import duckdb
 import pandas as pd
-import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
@@ -17,49 +15,14 @@ from load.release import publish
 from load.tables import pseudonym, table_specs
 from schemas.layout import FormType, load_layout
 
-PART = ds.partitioning(pa.schema([("province_code", pa.string())]), flavor="hive")
-
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return publish(sample_batch(), tmp_path_factory.mktemp("rel"), release_id="r1", register=REGISTER)
 
 
-def _canon(df: pd.DataFrame, keys: list[str]) -> list[tuple]:
-    # Scalar columns only (nested ones compare differently across readers); sorted by the key.
-    cols = [c for c in df.columns if df[c].map(lambda v: not isinstance(v, list | dict | tuple)).all()
-            and df[c].dtype != object or c in keys]
-    df = df[sorted(cols)].sort_values(keys).reset_index(drop=True)
-    return [tuple(None if pd.isna(v) else (int(v) if isinstance(v, float) and v.is_integer() else v)
-                  for v in row) for row in df.itertuples(index=False)]
-
-
-@pytest.mark.parametrize("table,keys", [("c_hasil", ["tps_code", "form_type"]),
-                                        ("votes", ["tps_code", "form_type", "contestant"]),
-                                        ("d_hasil", ["kecamatan_code"]),
-                                        ("coverage", ["region_code", "form_type"])])
-def test_four_readers_same_rows_and_string_codes(release: Path, table: str, keys: list[str]) -> None:
-    path = release / table
-    via_arrow = ds.dataset(path, partitioning=PART).to_table().to_pandas()
-    via_pandas = pd.read_parquet(path, partitioning=PART)
-    via_duck = duckdb.sql(f"SELECT * FROM read_parquet('{path}/**/*.parquet', hive_partitioning = true, "
-                          "hive_types = {'province_code': 'VARCHAR'})").df()
-    via_duck_default = duckdb.sql(f"SELECT * FROM read_parquet('{path}/**/*.parquet', "
-                                  "hive_partitioning = true)").df()
-    via_polars = pl.read_parquet(f"{path}/**/*.parquet", hive_partitioning=True).to_pandas()
-    frames = [via_arrow, via_pandas, via_duck, via_duck_default, via_polars]
-    want = _canon(via_arrow, keys)
-    assert len(want) > 0
-    for df in frames:
-        assert sorted(df["province_code"].unique()) in (["01", "32"], ["01"])
-        assert _canon(df, keys) == want
-    code_col = keys[0]
-    assert all(isinstance(c, str) for c in via_duck_default[code_col])
-    assert any(str(c).startswith("01") for c in via_polars[code_col])
-
-
 def test_c_hasil_rows_names_and_values(release: Path) -> None:
-    df = ds.dataset(release / "c_hasil", partitioning=PART).to_table().to_pandas()
+    df = ds.dataset(release / "c_hasil", partitioning="hive").to_table().to_pandas()
     assert len(df) == 8  # 6 PPWP plano/copy + 1 copy + 1 DPR
     row = df[(df.tps_code == "0101010001901") & (df.form_type == "ppwp")].iloc[0]
     assert (row.province_code, row.kabkota_code, row.kecamatan_code, row.desa_code, row.tps_number) == \
@@ -69,7 +32,7 @@ def test_c_hasil_rows_names_and_values(release: Path) -> None:
     flagged = df[df.tps_code == "0101010001002"].iloc[0]
     assert flagged.status == "needs_review" and list(flagged.reasons) == ["rule_broken"]
     # every field of every C.Hasil layout is a nullable int32 column, whatever the batch holds
-    schema = ds.dataset(release / "c_hasil", partitioning=PART).schema
+    schema = ds.dataset(release / "c_hasil", partitioning="hive").schema
     for ft in (FormType.PPWP, FormType.PPWP_SALINAN, FormType.DPR):
         for fid in load_layout(ft).field_ids():
             assert schema.field(fid).type == pa.int32()
@@ -80,21 +43,21 @@ def test_schema_does_not_depend_on_the_batch(tmp_path: Path) -> None:
     small = publish(batch([form("0101010001001")]), tmp_path, release_id="small")
     full = publish(sample_batch(), tmp_path, release_id="full")
     for t in ("c_hasil", "votes", "provenance"):
-        a = ds.dataset(small / t, partitioning=PART).schema
-        b = ds.dataset(full / t, partitioning=PART).schema
+        a = ds.dataset(small / t, partitioning="hive").schema
+        b = ds.dataset(full / t, partitioning="hive").schema
         assert a.equals(b, check_metadata=True)
 
 
 def test_names_null_without_register(tmp_path: Path) -> None:
     rel = publish(batch([form("0101010001001")]), tmp_path, release_id="noreg")
-    df = pd.read_parquet(rel / "c_hasil", partitioning=PART)
+    df = pd.read_parquet(rel / "c_hasil")
     assert df.province_name.isna().all() and df.desa_name.isna().all()
-    cov = pd.read_parquet(rel / "coverage", partitioning=PART)
+    cov = pd.read_parquet(rel / "coverage")
     assert cov.expected.isna().all() and (cov[cov.form_type == "ppwp"].received == 1).all()
 
 
 def test_votes_long_form(release: Path) -> None:
-    v = pd.read_parquet(release / "votes", partitioning=PART)
+    v = pd.read_parquet(release / "votes")
     plano = v[(v.tps_code == "0101010001001") & (v.form_type == "ppwp")]
     assert list(plano.contestant) == ["paslon_1", "paslon_2", "paslon_3"]
     assert set(plano.contestant_kind) == {"candidate_pair"} and list(plano.votes) == [31, 40, 52]
@@ -107,12 +70,12 @@ def test_votes_long_form(release: Path) -> None:
 
 
 def test_d_hasil_desa_and_reconciliation(release: Path) -> None:
-    d = pd.read_parquet(release / "d_hasil", partitioning=PART)
+    d = pd.read_parquet(release / "d_hasil")
     assert list(d.kecamatan_code) == ["010101"] and d.iloc[0].kecamatan_name == "KEC SATU"
-    rows = pd.read_parquet(release / "d_hasil_desa", partitioning=PART)
+    rows = pd.read_parquet(release / "d_hasil_desa")
     assert list(rows.row) == [1, 2] and list(rows.desa_code) == ["0101010001", "0101010002"]
     assert list(rows.desa_name) == ["DESA SATU", "DESA DUA"]
-    r = pd.read_parquet(release / "reconciliation", partitioning=PART)
+    r = pd.read_parquet(release / "reconciliation")
     kec = r[r.desa_code.isna()].set_index("field_id")
     # plano preferred over the copy of the same TPS: 4 TPS forms; the flagged form's +10 shows up
     assert (kec.tps_forms == 4).all() and (kec.tps_expected == 4).all() and kec.complete.all()
@@ -125,7 +88,7 @@ def test_d_hasil_desa_and_reconciliation(release: Path) -> None:
 
 
 def test_coverage_counts(release: Path) -> None:
-    c = pd.read_parquet(release / "coverage", partitioning=PART).set_index(["region_code", "form_type"])
+    c = pd.read_parquet(release / "coverage").set_index(["region_code", "form_type"])
     p01 = c.loc[("01", "ppwp")]
     assert (p01.level, p01.expected, p01.received, p01.verified, p01.needs_review) == ("province", 4, 4, 3, 1)
     assert c.loc[("0101", "ppwp")].kabkota_name == "KAB SATU"
@@ -137,10 +100,10 @@ def test_coverage_counts(release: Path) -> None:
 
 
 def test_issues_provenance_files(release: Path) -> None:
-    i = pd.read_parquet(release / "issues", partitioning=PART)
+    i = pd.read_parquet(release / "issues")
     assert list(i.rule_id) == ["R3"] and i.iloc[0].expected == 126 and i.iloc[0].found == 136
     assert i.iloc[0].message_en.startswith("Valid votes")
-    p = pd.read_parquet(release / "provenance", partitioning=PART)
+    p = pd.read_parquet(release / "provenance")
     flagged = p[p.region_code == "0101010001002"].set_index("page")
     assert list(flagged.index) == [1, 2, 3]
     assert flagged.loc[1, "source_file"] == "0101010001002_ppwp.pdf" and flagged.loc[1, "model_version"]
@@ -164,19 +127,18 @@ def test_nothing_personal_in_the_release(release: Path) -> None:
 def test_datapackage_and_readme_describe_every_column(release: Path) -> None:
     dp = json.loads((release / "datapackage.json").read_text())
     assert dp["profile"] == "data-package"
-    res = {r["name"]: r for r in dp["resources"]}
+    res = {r["table"]: r for r in dp["resources"]}  # one resource per file; same schema for a table
     specs = table_specs()
     assert set(res) == set(specs)  # the sample fills every table
     for name, spec in specs.items():
         fields = res[name]["schema"]["fields"]
         assert [f["name"] for f in fields] == [c.name for c in spec.columns]
         assert all(f["description"] for f in fields)
-        paths = res[name]["path"] if isinstance(res[name]["path"], list) else [res[name]["path"]]
-        assert all((release / p).is_file() for p in paths)
+    assert all((release / r["path"]).is_file() for r in dp["resources"])
     votes_1 = next(f for f in res["c_hasil"]["schema"]["fields"] if f["name"] == "votes_1")
     assert votes_1["label_id"] == "Jumlah Suara Sah Pasangan Calon Nomor Urut 1"
     assert votes_1["label_en"] and votes_1["type"] == "integer"
     readme = (release / "README.md").read_text()
     for name in specs:
         assert f"### `{name}`" in readme
-    assert "hive_types" in readme and "Jumlah Suara Sah Pasangan Calon Nomor Urut 1" in readme
+    assert "hive_types" not in readme and "Jumlah Suara Sah Pasangan Calon Nomor Urut 1" in readme
