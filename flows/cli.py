@@ -32,7 +32,8 @@ def generate(
     form_type: Annotated[
         list[str] | None, typer.Option(help="ppwp, ppwp-salinan, dpr, dhasil-ppwp (repeatable)")
     ] = None,
-    quality: Annotated[str, typer.Option(help="scan | photo | fax | mixed")] = "mixed",
+    quality: Annotated[str, typer.Option(
+        help="scan | photo | fax | photo-hard (oblique, bent, wide-lens, turned phone photos) | mixed")] = "mixed",
     handwriting: Annotated[Path | None, typer.Option(help="DIR/<label>/*.png of handwritten digits")] = None,
     template_pdf: Annotated[Path | None, typer.Option(help="fill this official PDF instead of the look-alike")] = None,
     inconsistent_rate: Annotated[float, typer.Option(help="share of forms with realistic officer mistakes")] = 0.0,

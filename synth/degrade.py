@@ -7,6 +7,9 @@ before scanning. :func:`a4_px_per_unit` turns a dpi into layout-units-to-pixels 
 width, so a 200 dpi scan is ~1654 px wide whatever the form. Photos are sized in megapixels of
 the camera instead; their TruthPage.dpi is the A4-equivalent dpi of the sheet in the frame.
 
+``photo-hard`` (synth/photo_hard.py) is the phone photo as officers really take it: oblique, bent,
+through a wide lens, any quarter turn, sometimes of a screen.
+
 Each quality has a *plan* (drawn first, because it fixes the resolution to render at) and an
 *apply* step (geometry, optics, noise, encoding). Everything is driven by the caller's RNG.
 """
@@ -20,7 +23,7 @@ import cv2
 import numpy as np
 
 A4_WIDTH_IN = 8.27
-Quality = Literal["scan", "photo", "fax"]
+Quality = Literal["scan", "photo", "fax", "photo-hard"]
 
 
 def a4_px_per_unit(page_width_units: float, dpi: float) -> float:
@@ -316,8 +319,13 @@ def apply_photo(page: np.ndarray, plan: Plan, rng: np.random.Generator) -> Degra
 # --------------------------------------------------------------------------- dispatch
 
 def plan(quality: Quality, rng: np.random.Generator, page_width: float, page_height: float,
-         form: dict | None = None) -> Plan:
-    """Plan one page; ``form`` is :func:`form_settings` of its form (drawn here when omitted)."""
+         form: dict | None = None, box_frac: float = 0.03) -> Plan:
+    """Plan one page; ``form`` is :func:`form_settings` of its form (drawn here when omitted);
+    ``box_frac``: the page's smallest digit box over its width (photo-hard keeps it readable)."""
+    if quality == "photo-hard":
+        from synth.photo_hard import plan_photo_hard
+
+        return plan_photo_hard(rng, page_width, page_height, box_frac=box_frac)
     if quality == "scan":
         return plan_scan(rng, page_width, form or form_settings("scan", rng))
     if quality == "fax":
@@ -326,6 +334,11 @@ def plan(quality: Quality, rng: np.random.Generator, page_width: float, page_hei
 
 
 def apply(page: np.ndarray, p: Plan, rng: np.random.Generator) -> Degraded:
+    """The page as it reaches pindai (photo-hard: before its quarter turn, ``p.params["rotation"]``)."""
+    if p.quality == "photo-hard":
+        from synth.photo_hard import apply_photo_hard
+
+        return apply_photo_hard(page, p, rng)
     return {"scan": apply_scan, "fax": apply_fax, "photo": apply_photo}[p.quality](page, p, rng)
 
 
