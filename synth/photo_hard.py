@@ -397,9 +397,24 @@ def local_scales(g: Geometry) -> tuple[float, float]:
     return float(sv.min()), float(sv.max())
 
 
+def obliquity(g: Geometry) -> float:
+    """The worst foreshortening over the sheet: min over its points of (shortest / longest local
+    scale), about the cosine of the angle the surface is seen at (bent ends add to the tilt)."""
+    a = g.aspect
+    x, y = (v.ravel() for v in np.meshgrid(np.linspace(-0.5, 0.5, 9), np.linspace(-a / 2, a / 2, 13)))
+    h = 1e-4
+    fx, fy = g.project(x, y)
+    ax_, ay_ = g.project(x + h, y)
+    bx_, by_ = g.project(x, y + h)
+    jac = np.stack([np.stack([(ax_ - fx) / h, (bx_ - fx) / h], -1), np.stack([(ay_ - fy) / h, (by_ - fy) / h], -1)], -2)
+    sv = np.linalg.svd(jac, compute_uv=False)
+    return float((sv[:, 1] / sv[:, 0]).min())
+
+
 # --------------------------------------------------------------------------- plan and apply
 
 MIN_BOX_PX = 16.0  # a readable page: every digit box at least this many pixels, along its shortest side
+MIN_OBLIQUITY = 0.33  # ... and no part of the sheet seen more obliquely than ~70 degrees
 MAX_SOURCE_PX = 16e6  # the rendered page is at most this big (time and memory)
 DISPLAYS = [(1536, 2048), (1600, 2560), (1440, 2560), (1200, 1920)]  # portrait tablets and monitors
 
@@ -432,17 +447,24 @@ def plan_photo_hard(rng: np.random.Generator, page_width: float, page_height: fl
     else:
         aspect, page_frac = page_height / page_width, 1.0
     fixed = set(overrides)
-    for _ in range(40):
+    for _ in range(60):
         g = geometry(p, aspect)
         lo, hi = local_scales(g)
-        if lo * page_frac * box_frac >= MIN_BOX_PX or {"fill", "tilt"} <= fixed:
+        if obliquity(g) < MIN_OBLIQUITY:  # a bent end seen edge-on (or folding over itself): unreadable
+            if abs(p["curl"]) > 4 and "curl" not in fixed:
+                p["curl"] *= 0.8
+                continue
+            if p["tilt"] > 3 and "tilt" not in fixed:
+                p["tilt"] -= 3
+                continue
+        elif lo * page_frac * box_frac >= MIN_BOX_PX:
             break
         if p["fill"] < 0.97 and "fill" not in fixed:  # a person would step closer...
             p["fill"] = min(0.98, p["fill"] * 1.08)
-        elif "tilt" not in fixed:  # ...or hold the phone straighter
-            p["tilt"] = max(0.0, p["tilt"] - 3)
+        elif p["tilt"] > 3 and "tilt" not in fixed:  # ...or hold the phone straighter
+            p["tilt"] -= 3
         else:
-            break
+            break  # fixed by the caller: a deliberately hard (maybe unreadable) case
     if spec is None:  # render fine enough for the nearest part of the sheet, within a budget
         cap = np.sqrt(MAX_SOURCE_PX / (page_width * page_height))
         ppu = max(0.2, min(cap, round(hi / page_width * 20) / 20))
@@ -491,7 +513,7 @@ def _occluder(img: np.ndarray, kind: str, at: tuple[float, float], rng: np.rando
     if kind == "hand":  # palm beside the point, fingers over it
         skin = tuple(float(v) for v in rng.choice([[224, 172, 138], [198, 134, 96], [141, 85, 54]]))
         s = fw * rng.uniform(0.09, 0.13)
-        palm = np.array([cx, cy]) - d * s * 1.6
+        palm = np.array([cx, cy]) - d * s * 0.8  # the palm itself covers the point
         cv2.ellipse(img, (int(palm[0]), int(palm[1])), (int(s), int(s * 0.85)), float(np.degrees(ang)), 0, 360,
                     skin, -1, cv2.LINE_AA)
         for k in range(4):
