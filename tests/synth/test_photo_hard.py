@@ -191,7 +191,7 @@ def test_readable_draws_keep_boxes_big_and_in_frame() -> None:
         curls.append(abs(g.curl))
         screens += bool(plan.params["screen_spec"])
         turns.add(plan.params["rotation"])
-    assert max(tilts) > 40 and np.mean(np.array(tilts) >= 25) > 0.6
+    assert max(tilts) > 40 and np.mean(np.array(tilts) >= 25) >= 0.5  # D.Hasil's small boxes pull some back
     assert max(curls) > 20 and screens >= 1 and turns == {0, 90, 180, 270}
 
 
