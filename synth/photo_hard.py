@@ -34,7 +34,7 @@ import numpy as np
 from schemas.layout import PageLayout
 
 GRID = 8  # coarse grid step of the inverse map (frame pixels)
-_FAR = -20000.0  # map value for frame pixels that see no sheet (inside int16 for cv2.convertMaps)
+_FAR = -20000.0  # map value for frame pixels when no frame pixel sees the sheet
 
 
 # --------------------------------------------------------------------------- the forward model
@@ -195,16 +195,21 @@ def inverse_grid(geo: Geometry) -> tuple[np.ndarray, np.ndarray]:
         x = np.clip((hm[0, 0] * tx + hm[0, 1] * ty + hm[0, 2]) / w, -1.0, 1.0)
         y = np.clip((hm[1, 0] * tx + hm[1, 1] * ty + hm[1, 2]) / w, -a, a)
         h = 1e-5
+        todo = np.arange(x.size)  # points still moving (most converge in 3-4 steps)
         for _ in range(12):
-            fx, fy = geo.project(x, y)
-            rx, ry = fx - tx, fy - ty
-            ax_, ay_ = geo.project(x + h, y)
-            bx_, by_ = geo.project(x, y + h)
+            xi, yi = x[todo], y[todo]
+            fx, fy = geo.project(xi, yi)
+            rx, ry = fx - tx[todo], fy - ty[todo]
+            ax_, ay_ = geo.project(xi + h, yi)
+            bx_, by_ = geo.project(xi, yi + h)
             j11, j21 = (ax_ - fx) / h, (ay_ - fy) / h
             j12, j22 = (bx_ - fx) / h, (by_ - fy) / h
             det = j11 * j22 - j12 * j21
-            x = x - np.clip((j22 * rx - j12 * ry) / det, -0.2, 0.2)
-            y = y - np.clip((-j21 * rx + j11 * ry) / det, -0.2, 0.2)
+            x[todo] = xi - np.clip((j22 * rx - j12 * ry) / det, -0.2, 0.2)
+            y[todo] = yi - np.clip((-j21 * rx + j11 * ry) / det, -0.2, 0.2)
+            todo = todo[~(np.abs(rx) + np.abs(ry) < 1e-6)]  # done: this step was already negligible
+            if todo.size == 0:
+                break
         fx, fy = geo.project(x, y)
         ok = (np.hypot(fx - tx, fy - ty) < 0.01) & (np.abs(x) < 0.75) & (np.abs(y) < a / 2 + 0.25)
     mx[sel] = np.where(ok, x, np.nan)
@@ -550,10 +555,8 @@ def apply_photo_hard(page: np.ndarray, plan: Any, rng: np.random.Generator) -> A
     if spec is not None:
         bg *= 0.45  # a room lit by the screen
     img = cv2.resize(np.clip(bg, 0, 255).astype(np.uint8), (fw, fh), interpolation=cv2.INTER_LINEAR)
-    m1, m2 = cv2.convertMaps(mapx, mapy, cv2.CV_16SC2)
+    cv2.remap(src, mapx, mapy, cv2.INTER_LINEAR, dst=img, borderMode=cv2.BORDER_TRANSPARENT)
     del mapx, mapy
-    cv2.remap(src, m1, m2, cv2.INTER_LINEAR, dst=img, borderMode=cv2.BORDER_TRANSPARENT)
-    del m1, m2
     if p.get("occluder"):
         _occluder(img, p["occluder"], tuple(p["occlude_at"]), rng)
 
@@ -583,20 +586,19 @@ def apply_photo_hard(page: np.ndarray, plan: Any, rng: np.random.Generator) -> A
         face = np.where(on & (d > 0), 1 - 0.15 * np.sign(g.fold) * rng.uniform(0.5, 1.0), 1.0)
         ridge = np.where(on, np.exp(-(d / 0.004) ** 2), 0.0)
         light *= (face * (1 - 0.3 * ridge)).astype(np.float32)
-    light3 = np.stack([light * c for c in p["cast"]], axis=-1).astype(np.float32)
-    light3 = cv2.resize(light3, (fw, fh), interpolation=cv2.INTER_LINEAR)
-    f = img.astype(np.float32)
-    cv2.multiply(f, light3, dst=f)
-    del light3
+    # In 8 bits (light * 128, so up to ~2x): the full-resolution float image would cost more than the warp.
+    light3 = np.stack([light * c for c in p["cast"]], axis=-1) * 128
+    light3 = cv2.resize(np.clip(light3, 0, 255).astype(np.uint8), (fw, fh), interpolation=cv2.INTER_LINEAR)
+    out = cv2.multiply(img, light3, scale=1 / 128)
+    del light3, img
     if p.get("glare"):  # a specular spot (a lamp, a window on a screen): adds light, washes out
         gx, gy = rng.uniform(0.2, 0.8) * fw, rng.uniform(0.2, 0.8) * fh
         s = rng.uniform(0.03, 0.07) * fw * (2.5 if spec is not None else 1.0)
         gs = np.exp(-(((xx * GRID - gx) ** 2 + ((yy * GRID - gy) / rng.uniform(0.6, 1.0)) ** 2) / (2 * s * s)))
-        gs = cv2.resize((p["glare"] * 255 * gs).astype(np.float32), (fw, fh), interpolation=cv2.INTER_LINEAR)
-        f += gs[..., None]
+        gs = cv2.resize(np.clip(p["glare"] * 255 * gs, 0, 255).astype(np.uint8), (fw, fh),
+                        interpolation=cv2.INTER_LINEAR)
+        out = cv2.add(out, cv2.merge([gs, gs, gs]))
         del gs
-    out = np.clip(f, 0, 255).astype(np.uint8)
-    del f
     out = cv2.GaussianBlur(out, (0, 0), p["blur"])
     if p.get("motion"):  # the hand moved: a line kernel
         n = max(3, int(round(p["motion"])) | 1)
