@@ -24,7 +24,8 @@ class TruthPage(BaseModel):
     dpi: float | None = None
     # Where every digit box really is in the final image as decoded: field id -> one [cx, cy, side]
     # per box (OpenCV pixel-centre coordinates, i.e. pixel column i is centred at x = i; side = mean
-    # length of the box's four projected edges), from the generator's exact forward model.
+    # length of the box's four projected edges), from the generator's exact forward model. For a
+    # page inside a PDF: pixels of the image embedded in it (at ``dpi``).
     boxes_px: dict[str, list[list[float]]] = Field(default_factory=dict)
     # The page's main photo parameters (tilt, curl, sag, k1, fov, fill, rotation, screen, shadow,
     # glare, min_box_px, ...), for breaking results down; empty for other qualities.

@@ -16,6 +16,7 @@ Each quality has a *plan* (drawn first, because it fixes the resolution to rende
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,6 +24,7 @@ import cv2
 import numpy as np
 
 A4_WIDTH_IN = 8.27
+Projector = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 Quality = Literal["scan", "photo", "fax", "photo-hard"]
 
 
@@ -340,6 +342,45 @@ def apply(page: np.ndarray, p: Plan, rng: np.random.Generator) -> Degraded:
 
         return apply_photo_hard(page, p, rng)
     return {"scan": apply_scan, "fax": apply_fax, "photo": apply_photo}[p.quality](page, p, rng)
+
+
+def projector(p: Plan, page_shape: tuple[int, ...], rotation: int = 0) -> Projector:
+    """``f(xs, ys) -> (px, py)``: layout points -> pixel positions (OpenCV pixel centres) in the
+    final image: the page rendered at ``p.ppu`` (``page_shape``), degraded by ``apply`` with this
+    plan, then turned by :func:`rotate` (photo-hard: its own ``rotation``, the argument is ignored).
+    The exact forward model of each quality's geometry, for TruthPage.boxes_px."""
+    from synth.photo_hard import projector as hard_projector
+    from synth.photo_hard import turn_points
+
+    if p.quality == "photo-hard":
+        return hard_projector(p, page_shape)
+    h, w = page_shape[:2]
+    q = p.params
+    if p.quality == "photo":
+        src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+        m = cv2.getPerspectiveTransform(src, np.array(q["dst"], np.float32))
+        size = tuple(q["frame"])
+    else:
+        if p.quality == "scan" and abs(q["angle"]) < 0.15:
+            m = np.eye(3)
+        else:
+            m = np.vstack([cv2.getRotationMatrix2D((w / 2, h / 2), q["angle"], 1.0), [0, 0, 1]])
+        if p.quality == "scan":
+            m[:2, 2] += (int(round(q["shift"][0] * w)), int(round(q["shift"][1] * h)))
+            size = (w, h)
+        else:  # fax: sent at half the resolution (cv2.resize's pixel-centre mapping)
+            sx, sy = (w // 2) / w, (h // 2) / h
+            m = np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]]) @ m
+            size = (w // 2, h // 2)
+
+    def f(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = np.asarray(xs, np.float64) * p.ppu - 0.5
+        y = np.asarray(ys, np.float64) * p.ppu - 0.5
+        d = m[2, 0] * x + m[2, 1] * y + m[2, 2]
+        px, py = (m[0, 0] * x + m[0, 1] * y + m[0, 2]) / d, (m[1, 0] * x + m[1, 1] * y + m[1, 2]) / d
+        return turn_points(px, py, size, rotation)
+
+    return f
 
 
 def rotate(d: Degraded, rotation: int) -> Degraded:

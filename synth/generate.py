@@ -366,14 +366,15 @@ def generate_form(opts: GenerateOptions, job: FormJob) -> TruthForm:
         tallies = _tallies(layout, clean if page_values[p.page] is v else page_values[p.page])
         fill_page(canvas, p, plan.ppu, boxes, bubbles, writers[p.page], rng, tallies)
         deg = degrade.apply(canvas, plan, rng)
-        placed: dict[str, list[list[float]]] = {}
         cond: dict[str, float | str] = {}
-        if quality == "photo-hard":  # its quarter turn is part of its plan; its boxes from the exact model
+        if quality == "photo-hard":  # its quarter turn is part of its plan
             rot = int(plan.params["rotation"])
-            placed = photo_hard.boxes_px(p, photo_hard.projector(plan, canvas.shape))
-            cond = photo_hard.conditions(plan, placed)
         else:
             rot = int(rng.choice(ROTATIONS[0], p=ROTATIONS[1]))
+        # Where every box landed, from each quality's exact forward model (layout -> final pixels).
+        placed = photo_hard.boxes_px(p, degrade.projector(plan, canvas.shape, rot))
+        if quality == "photo-hard":
+            cond = photo_hard.conditions(plan, placed)
         deg = degrade.rotate(deg, rot)
         ext = "png" if deg.mode == "1" else "jpg"
         file, index = (f"{stem}.pdf", p.page - 1) if as_pdf else (f"{stem}_p{p.page}.{ext}", 0)
