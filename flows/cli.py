@@ -43,6 +43,9 @@ def generate(
         help="write with only these handwriting sources (mnist, ardis, strokes; repeatable): a batch of hands "
              "a cross-source model never saw; mnist-train (fetched by scripts/unseen_writers.py): hands no "
              "packaged model saw")] = None,
+    rendering: Annotated[str, typer.Option(
+        help="draw the same forms otherwise: default | small-offcentre | thin-faint | thick-marker | blocky "
+             "(how digits are written) | other-scanner (another capture pipeline)")] = "default",
 ) -> None:
     """Generate realistic filled-in forms with known numbers (truth.jsonl) for testing and demos."""
     from synth.digit_sources import SOURCES
@@ -51,7 +54,7 @@ def generate(
 
     opts_kwargs = dict(out_dir=out_dir, forms=forms, province=province, seed=seed, quality=quality,
                        handwriting=handwriting, template_pdf=template_pdf,
-                       inconsistent_rate=inconsistent_rate, register_file=register)
+                       inconsistent_rate=inconsistent_rate, register_file=register, rendering=rendering)
     if form_type:
         opts_kwargs["form_types"] = form_type
     if workers:

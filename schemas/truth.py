@@ -44,3 +44,6 @@ class TruthForm(BaseModel):
     boxes: dict[str, list[str]] = Field(default_factory=dict)
     # Bubbles blackened under each digit box ("0"-"9", or "" for none), for fields that have them.
     bubbles: dict[str, list[str]] = Field(default_factory=dict)
+    # How the form was drawn (synth/renderings.py): "default", "small-offcentre", "thin-faint",
+    # "thick-marker", "blocky" or "other-scanner".
+    rendering: str = "default"

@@ -33,6 +33,7 @@ from synth import degrade, photo_hard, values
 from synth.digit_sources import Split, default_handwriting_dir
 from synth.fill import box_contents, bubble_choice, fill_page
 from synth.handwriting import Writer, make_writer
+from synth.renderings import Rendering, other_pipeline, restyle
 
 QualityOpt = Literal["scan", "photo", "fax", "photo-hard", "mixed"]
 
@@ -66,6 +67,9 @@ class GenerateOptions(BaseModel):
     inconsistent_rate: float = Field(0.1, ge=0, le=1)
     register_file: Path | None = None  # --register: a register JSON (default: schemas.register.mini_register)
     workers: int = Field(2, ge=1)
+    # Another rendering of the same forms (synth/renderings.py): how digits are written, or another
+    # capture pipeline. "default" draws nothing extra: default batches are unchanged.
+    rendering: Rendering = "default"
 
 
 class GenerateSummary(BaseModel):
@@ -321,11 +325,12 @@ def generate_form(opts: GenerateOptions, job: FormJob) -> TruthForm:
     def pick_source() -> str | None:  # draws from rng only when restricted: default batches are unchanged
         return opts.sources[int(rng.integers(len(opts.sources)))] if opts.sources else None
 
-    writer = make_writer(rng, hw, opts.digit_split, pick_source())
+    writer = restyle(make_writer(rng, hw, opts.digit_split, pick_source()), opts.rendering, rng)
     writers: dict[int, Writer] = {p.page: writer for p in layout.pages}
     if any(m.kind == "foreign_page" for m in mistakes):
         fp = next(p for p, c in page_code.items() if c != job.code)
-        writers[fp] = make_writer(rng, hw, opts.digit_split, pick_source())  # another TPS, another officer
+        writers[fp] = restyle(make_writer(rng, hw, opts.digit_split, pick_source()),  # another TPS, another officer
+                              opts.rendering, rng)
 
     boxes: dict[str, list[str]] = {}
     bubbles: dict[str, list[str]] = {}
@@ -366,6 +371,8 @@ def generate_form(opts: GenerateOptions, job: FormJob) -> TruthForm:
         tallies = _tallies(layout, clean if page_values[p.page] is v else page_values[p.page])
         fill_page(canvas, p, plan.ppu, boxes, bubbles, writers[p.page], rng, tallies)
         deg = degrade.apply(canvas, plan, rng)
+        if opts.rendering == "other-scanner":
+            deg = other_pipeline(deg, quality, rng)
         cond: dict[str, float | str] = {}
         if quality == "photo-hard":  # its quarter turn is part of its plan
             rot = int(plan.params["rotation"])
@@ -398,6 +405,7 @@ def generate_form(opts: GenerateOptions, job: FormJob) -> TruthForm:
         writer=" | ".join(dict.fromkeys(writer_ids)),
         boxes=boxes,
         bubbles=bubbles,
+        rendering=opts.rendering,
     )
 
 
