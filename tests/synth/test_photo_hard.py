@@ -240,3 +240,22 @@ def test_cli_generates_photo_hard_with_truth(tmp_path: Path) -> None:
     raw = json.loads((out / "truth.jsonl").read_text().splitlines()[0])
     assert raw["pages"][0]["boxes_px"], "written into truth.jsonl, not only in memory"
     assert seconds < 30, f"2 pages of 8-12 MP took {seconds:.1f} s"
+
+
+def test_a_12_mp_photo_costs_about_a_second_of_one_core(page2: tuple[np.ndarray, PageLayout]) -> None:
+    """The warp is one remap at full resolution from a map solved on a 1/8 grid: photographing a
+    12-MP page (plan, warp, light, blur, noise) stays around half a second of one core."""
+    img, layout = page2
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        photo_hard_case(img, layout, np.random.default_rng(0), ppu=PPU, frame=(3000, 4000))  # warm caches
+        cpu = []
+        for seed in (1, 2):
+            t0 = time.process_time()
+            c = photo_hard_case(img, layout, np.random.default_rng(seed), ppu=PPU, frame=(3000, 4000), screen=False)
+            cpu.append(time.process_time() - t0)
+            assert c.image.shape[0] * c.image.shape[1] == 12_000_000
+    finally:
+        cv2.setNumThreads(threads)
+    assert min(cpu) < 1.5, f"{cpu} s of CPU per 12-MP photo"
