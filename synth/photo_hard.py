@@ -655,6 +655,16 @@ class HardCase:
     def image(self) -> np.ndarray:
         return self.degraded.image
 
+    def write(self, path: Any) -> None:
+        """Encode as the phone would (JPEG at the plan's quality), e.g. to feed ``pindai run``."""
+        from pathlib import Path
+
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(self.image, cv2.COLOR_RGB2BGR),
+                               [cv2.IMWRITE_JPEG_QUALITY, int(self.degraded.jpeg_quality or 90)])
+        if not ok:
+            raise ValueError("JPEG encoding failed")
+        Path(path).write_bytes(buf.tobytes())
+
 
 def _rescale(page: np.ndarray, r: float) -> np.ndarray:
     """``page`` scaled by exactly ``r`` in continuous coordinates (x' = r x), size rounded."""
@@ -707,18 +717,20 @@ def photo_hard_case(page: np.ndarray, layout: PageLayout, rng: np.random.Generat
     return HardCase(deg, bx, conditions(plan, bx), plan, proj)
 
 
-def filled_page(form_type: str, page_no: int, seed: int = 0, ppu: float = 1.5,
-                colour: bool = True) -> tuple[np.ndarray, PageLayout, dict[str, list[str]]]:
-    """A look-alike page with random numbers written in its boxes by the procedural hand (no data
-    files needed): ``(image, layout page, what each box holds)``, for fixtures."""
+def filled_page(form_type: str, page_no: int, seed: int = 0, ppu: float = 1.5, colour: bool = True,
+                handwriting: bool = False) -> tuple[np.ndarray, PageLayout, dict[str, list[str]]]:
+    """A look-alike page with random numbers written in its boxes: ``(image, layout page, what each
+    box holds)``, for fixtures. The procedural hand (no data files needed), or with
+    ``handwriting`` real digits from ../shared/handwriting when it is there."""
     from schemas.layout import load_layout
+    from synth.digit_sources import default_handwriting_dir
     from synth.fill import box_contents, fill_page
     from synth.handwriting import make_writer
     from synth.render import render_page
 
     rng = np.random.default_rng(np.random.SeedSequence([seed, 77, page_no]))
     layout = load_layout(form_type).pages[page_no - 1]
-    writer = make_writer(rng, None)
+    writer = make_writer(rng, default_handwriting_dir() if handwriting else None)
     boxes = {f.id: box_contents(int(rng.integers(0, 10 ** len(f.boxes))), len(f.boxes), writer.lead)
              for f in layout.fields}
     img = render_page(layout, ppu, {"provinsi": "JAWA BARAT", "kabkota": "KOTA BANDUNG", "kecamatan": "CIBEUNYING",

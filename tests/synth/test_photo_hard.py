@@ -259,3 +259,14 @@ def test_a_12_mp_photo_costs_about_a_second_of_one_core(page2: tuple[np.ndarray,
     finally:
         cv2.setNumThreads(threads)
     assert min(cpu) < 1.5, f"{cpu} s of CPU per 12-MP photo"
+
+
+def test_a_case_written_as_jpeg_with_real_handwriting(tmp_path: Path) -> None:
+    """What a registration test does: a page in real handwriting (when ../shared has it), one hard
+    case, written as the phone's JPEG and read back at the size boxes_px refers to."""
+    img, layout, contents = filled_page("ppwp-salinan", 1, seed=4, ppu=3.0, handwriting=True)
+    assert set(contents) == {f.id for f in layout.fields}
+    case = photo_hard_case(img, layout, np.random.default_rng(2), ppu=3.0, frame=(1224, 1632), rotation=90)
+    case.write(tmp_path / "case.jpg")
+    back = cv2.imread(str(tmp_path / "case.jpg"))
+    assert back.shape == case.image.shape == (1224, 1632, 3)
