@@ -325,12 +325,15 @@ def generate_form(opts: GenerateOptions, job: FormJob) -> TruthForm:
     def pick_source() -> str | None:  # draws from rng only when restricted: default batches are unchanged
         return opts.sources[int(rng.integers(len(opts.sources)))] if opts.sources else None
 
-    writer = restyle(make_writer(rng, hw, opts.digit_split, pick_source()), opts.rendering, rng)
+    # A rendering draws from its own RNG, so the form's stream (mistakes, scanner, camera, noise)
+    # stays that of the default rendering: the same forms, captured the same way, written otherwise.
+    render_rng = np.random.default_rng(np.random.SeedSequence([opts.seed, 2, job.index]))
+    writer = restyle(make_writer(rng, hw, opts.digit_split, pick_source()), opts.rendering, render_rng)
     writers: dict[int, Writer] = {p.page: writer for p in layout.pages}
     if any(m.kind == "foreign_page" for m in mistakes):
         fp = next(p for p, c in page_code.items() if c != job.code)
         writers[fp] = restyle(make_writer(rng, hw, opts.digit_split, pick_source()),  # another TPS, another officer
-                              opts.rendering, rng)
+                              opts.rendering, render_rng)
 
     boxes: dict[str, list[str]] = {}
     bubbles: dict[str, list[str]] = {}
@@ -372,7 +375,7 @@ def generate_form(opts: GenerateOptions, job: FormJob) -> TruthForm:
         fill_page(canvas, p, plan.ppu, boxes, bubbles, writers[p.page], rng, tallies)
         deg = degrade.apply(canvas, plan, rng)
         if opts.rendering == "other-scanner":
-            deg = other_pipeline(deg, quality, rng)
+            deg = other_pipeline(deg, quality, render_rng)
         cond: dict[str, float | str] = {}
         if quality == "photo-hard":  # its quarter turn is part of its plan
             rot = int(plan.params["rotation"])

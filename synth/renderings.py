@@ -14,7 +14,9 @@ one lever far from the default, on the same forms (same numbers, same pages):
   binarisation or heavy JPEG for scans; denoise, local contrast, sharpening and heavy JPEG for
   phone photos), so boxes stay exactly where ``boxes_px`` says.
 
-Renderings draw from the form's RNG only when chosen: a default batch is byte-identical.
+Renderings draw from their own RNG (synth.generate), never the form's: a default batch is
+byte-identical, and a rendered batch holds the same forms with the same mistakes, scanned or
+photographed with the same settings, only written (or captured) otherwise.
 """
 
 from __future__ import annotations

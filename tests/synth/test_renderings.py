@@ -103,15 +103,18 @@ def test_same_forms_in_every_rendering(tmp_path: Path) -> None:
     for r in RENDERINGS:
         out = tmp_path / r
         generate_batch(GenerateOptions(out_dir=out, forms=1, province="32", seed=5, form_types=["ppwp-salinan"],
-                                       quality="scan", procedural=True, rendering=r, workers=1))
+                                       quality="scan", procedural=True, rendering=r, workers=1,
+                                       inconsistent_rate=1.0))
         truths[r] = TruthForm.model_validate_json((out / "truth.jsonl").read_text())
     base = truths["default"]
     for r, t in truths.items():
         assert t.rendering == r and t.values == base.values and t.region_code == base.region_code
+        assert t.mistakes == base.mistakes and t.bubbles == base.bubbles
+        assert [(p.dpi, p.rotation) for p in t.pages] == [(p.dpi, p.rotation) for p in base.pages]
         if r not in ("default", "other-scanner"):
             assert f"render={r}" in t.writer
     again = tmp_path / "again"
     generate_batch(GenerateOptions(out_dir=again, forms=1, province="32", seed=5, form_types=["ppwp-salinan"],
-                                   quality="scan", procedural=True, workers=1))
+                                   quality="scan", procedural=True, workers=1, inconsistent_rate=1.0))
     for p in base.pages:
         assert (again / p.file).read_bytes() == (tmp_path / "default" / p.file).read_bytes()
