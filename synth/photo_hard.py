@@ -443,6 +443,8 @@ def plan_photo_hard(rng: np.random.Generator, page_width: float, page_height: fl
     from synth.degrade import Plan
 
     p = {**draw_params(rng), **overrides}
+    if any(int(v) % GRID for v in p["frame"]):  # the coarse map is upsampled exactly GRID times
+        raise ValueError(f"frame {p['frame']}: width and height must be multiples of {GRID}")
     spec, ppu = (None, 0.0)
     if p["screen"]:
         _screen_rules(p, set(overrides))

@@ -113,6 +113,8 @@ def test_same_seed_same_photo(page2: tuple[np.ndarray, PageLayout]) -> None:
     c = photo_hard_case(img, layout, np.random.default_rng(6), ppu=PPU, frame=(1224, 1632))
     assert np.array_equal(a.image, b.image) and a.boxes_px == b.boxes_px and a.conditions == b.conditions
     assert a.conditions != c.conditions
+    with pytest.raises(ValueError, match="multiples of 8"):
+        photo_hard_case(img, layout, np.random.default_rng(5), ppu=PPU, frame=(1225, 1632))
 
 
 def _sharpness(img: np.ndarray, boxes: dict[str, list[list[float]]]) -> float:
