@@ -32,7 +32,8 @@ def generate(
     form_type: Annotated[
         list[str] | None, typer.Option(help="ppwp, ppwp-salinan, dpr, dhasil-ppwp (repeatable)")
     ] = None,
-    quality: Annotated[str, typer.Option(help="scan | photo | fax | mixed")] = "mixed",
+    quality: Annotated[str, typer.Option(
+        help="scan | photo | fax | photo-hard (oblique, bent, wide-lens, turned phone photos) | mixed")] = "mixed",
     handwriting: Annotated[Path | None, typer.Option(help="DIR/<label>/*.png of handwritten digits")] = None,
     template_pdf: Annotated[Path | None, typer.Option(help="fill this official PDF instead of the look-alike")] = None,
     inconsistent_rate: Annotated[float, typer.Option(help="share of forms with realistic officer mistakes")] = 0.0,
@@ -42,6 +43,9 @@ def generate(
         help="write with only these handwriting sources (mnist, ardis, strokes; repeatable): a batch of hands "
              "a cross-source model never saw; mnist-train (fetched by scripts/unseen_writers.py): hands no "
              "packaged model saw")] = None,
+    rendering: Annotated[str, typer.Option(
+        help="draw the same forms otherwise: default | small-offcentre | thin-faint | thick-marker | blocky "
+             "(how digits are written) | other-scanner (another capture pipeline)")] = "default",
 ) -> None:
     """Generate realistic filled-in forms with known numbers (truth.jsonl) for testing and demos."""
     from synth.digit_sources import SOURCES
@@ -50,7 +54,7 @@ def generate(
 
     opts_kwargs = dict(out_dir=out_dir, forms=forms, province=province, seed=seed, quality=quality,
                        handwriting=handwriting, template_pdf=template_pdf,
-                       inconsistent_rate=inconsistent_rate, register_file=register)
+                       inconsistent_rate=inconsistent_rate, register_file=register, rendering=rendering)
     if form_type:
         opts_kwargs["form_types"] = form_type
     if workers:

@@ -7,12 +7,16 @@ before scanning. :func:`a4_px_per_unit` turns a dpi into layout-units-to-pixels 
 width, so a 200 dpi scan is ~1654 px wide whatever the form. Photos are sized in megapixels of
 the camera instead; their TruthPage.dpi is the A4-equivalent dpi of the sheet in the frame.
 
+``photo-hard`` (synth/photo_hard.py) is the phone photo as officers really take it: oblique, bent,
+through a wide lens, any quarter turn, sometimes of a screen.
+
 Each quality has a *plan* (drawn first, because it fixes the resolution to render at) and an
 *apply* step (geometry, optics, noise, encoding). Everything is driven by the caller's RNG.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,7 +24,8 @@ import cv2
 import numpy as np
 
 A4_WIDTH_IN = 8.27
-Quality = Literal["scan", "photo", "fax"]
+Projector = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+Quality = Literal["scan", "photo", "fax", "photo-hard"]
 
 
 def a4_px_per_unit(page_width_units: float, dpi: float) -> float:
@@ -316,8 +321,13 @@ def apply_photo(page: np.ndarray, plan: Plan, rng: np.random.Generator) -> Degra
 # --------------------------------------------------------------------------- dispatch
 
 def plan(quality: Quality, rng: np.random.Generator, page_width: float, page_height: float,
-         form: dict | None = None) -> Plan:
-    """Plan one page; ``form`` is :func:`form_settings` of its form (drawn here when omitted)."""
+         form: dict | None = None, box_frac: float = 0.03) -> Plan:
+    """Plan one page; ``form`` is :func:`form_settings` of its form (drawn here when omitted);
+    ``box_frac``: the page's smallest digit box over its width (photo-hard keeps it readable)."""
+    if quality == "photo-hard":
+        from synth.photo_hard import plan_photo_hard
+
+        return plan_photo_hard(rng, page_width, page_height, box_frac=box_frac)
     if quality == "scan":
         return plan_scan(rng, page_width, form or form_settings("scan", rng))
     if quality == "fax":
@@ -326,7 +336,51 @@ def plan(quality: Quality, rng: np.random.Generator, page_width: float, page_hei
 
 
 def apply(page: np.ndarray, p: Plan, rng: np.random.Generator) -> Degraded:
+    """The page as it reaches pindai (photo-hard: before its quarter turn, ``p.params["rotation"]``)."""
+    if p.quality == "photo-hard":
+        from synth.photo_hard import apply_photo_hard
+
+        return apply_photo_hard(page, p, rng)
     return {"scan": apply_scan, "fax": apply_fax, "photo": apply_photo}[p.quality](page, p, rng)
+
+
+def projector(p: Plan, page_shape: tuple[int, ...], rotation: int = 0) -> Projector:
+    """``f(xs, ys) -> (px, py)``: layout points -> pixel positions (OpenCV pixel centres) in the
+    final image: the page rendered at ``p.ppu`` (``page_shape``), degraded by ``apply`` with this
+    plan, then turned by :func:`rotate` (photo-hard: its own ``rotation``, the argument is ignored).
+    The exact forward model of each quality's geometry, for TruthPage.boxes_px."""
+    from synth.photo_hard import projector as hard_projector
+    from synth.photo_hard import turn_points
+
+    if p.quality == "photo-hard":
+        return hard_projector(p, page_shape)
+    h, w = page_shape[:2]
+    q = p.params
+    if p.quality == "photo":
+        src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+        m = cv2.getPerspectiveTransform(src, np.array(q["dst"], np.float32))
+        size = tuple(q["frame"])
+    else:
+        if p.quality == "scan" and abs(q["angle"]) < 0.15:
+            m = np.eye(3)
+        else:
+            m = np.vstack([cv2.getRotationMatrix2D((w / 2, h / 2), q["angle"], 1.0), [0, 0, 1]])
+        if p.quality == "scan":
+            m[:2, 2] += (int(round(q["shift"][0] * w)), int(round(q["shift"][1] * h)))
+            size = (w, h)
+        else:  # fax: sent at half the resolution (cv2.resize's pixel-centre mapping)
+            sx, sy = (w // 2) / w, (h // 2) / h
+            m = np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]]) @ m
+            size = (w // 2, h // 2)
+
+    def f(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = np.asarray(xs, np.float64) * p.ppu - 0.5
+        y = np.asarray(ys, np.float64) * p.ppu - 0.5
+        d = m[2, 0] * x + m[2, 1] * y + m[2, 2]
+        px, py = (m[0, 0] * x + m[0, 1] * y + m[0, 2]) / d, (m[1, 0] * x + m[1, 1] * y + m[1, 2]) / d
+        return turn_points(px, py, size, rotation)
+
+    return f
 
 
 def rotate(d: Degraded, rotation: int) -> Degraded:

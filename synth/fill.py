@@ -85,7 +85,7 @@ def write_box(canvas: np.ndarray, box: Rect, label: str, ppu: float, writer: Wri
     jx, jy = rng.normal(0, writer.jitter, 2)
     cx = (box.cx + (writer.bias[0] + jx) * box.w) * ppu
     cy = (box.cy + (writer.bias[1] + jy) * box.h) * ppu
-    stamp(canvas, g, cx, cy, writer.ink, rng)
+    stamp(canvas, g, cx, cy, writer.ink, rng, strength=writer.strength)
 
 
 def blacken_bubble(canvas: np.ndarray, c: Circle, ppu: float, writer: Writer, rng: np.random.Generator) -> None:

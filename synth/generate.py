@@ -29,21 +29,25 @@ from pydantic import BaseModel, Field
 from schemas.layout import FormLayout, FormType, PageLayout, load_layout
 from schemas.register import Register, load_register, mini_register
 from schemas.truth import Mistake, TruthForm, TruthPage
-from synth import degrade, values
+from synth import degrade, photo_hard, values
 from synth.digit_sources import Split, default_handwriting_dir
 from synth.fill import box_contents, bubble_choice, fill_page
 from synth.handwriting import Writer, make_writer
+from synth.renderings import Rendering, other_pipeline, restyle
 
-QualityOpt = Literal["scan", "photo", "fax", "mixed"]
+QualityOpt = Literal["scan", "photo", "fax", "photo-hard", "mixed"]
 
-# What reaches an archive, per form type, when the batch is "mixed".
+# What reaches an archive, per form type, when the batch is "mixed". About a third of the phone
+# photos are hard ones (oblique, bent, wide lens, turned); "photo-hard" sits right after "photo" so
+# the cumulative shares of scan and fax, and so which forms are scans and faxes, are unchanged.
 MIXED_QUALITY: dict[FormType, dict[str, float]] = {
-    FormType.PPWP: {"photo": 0.5, "scan": 0.35, "fax": 0.15},
-    FormType.PPWP_SALINAN: {"scan": 0.6, "fax": 0.25, "photo": 0.15},
-    FormType.DPR: {"photo": 0.4, "scan": 0.45, "fax": 0.15},
-    FormType.DHASIL_PPWP: {"scan": 0.6, "photo": 0.25, "fax": 0.15},
+    FormType.PPWP: {"photo": 0.35, "photo-hard": 0.15, "scan": 0.35, "fax": 0.15},
+    FormType.PPWP_SALINAN: {"scan": 0.6, "fax": 0.25, "photo": 0.10, "photo-hard": 0.05},
+    FormType.DPR: {"photo": 0.28, "photo-hard": 0.12, "scan": 0.45, "fax": 0.15},
+    FormType.DHASIL_PPWP: {"scan": 0.6, "photo": 0.17, "photo-hard": 0.08, "fax": 0.15},
 }
-PDF_RATE = {"scan": 0.25, "fax": 0.3, "photo": 0.05}  # forms written as one multi-page PDF
+# Forms written as one multi-page PDF. Hard photos stay JPEGs: their boxes_px are pixels of the image itself.
+PDF_RATE = {"scan": 0.25, "fax": 0.3, "photo": 0.05, "photo-hard": 0.0}
 ROTATIONS = ([0, 180, 90, 270], [0.9, 0.06, 0.02, 0.02])  # clockwise, per page
 
 
@@ -63,6 +67,9 @@ class GenerateOptions(BaseModel):
     inconsistent_rate: float = Field(0.1, ge=0, le=1)
     register_file: Path | None = None  # --register: a register JSON (default: schemas.register.mini_register)
     workers: int = Field(2, ge=1)
+    # Another rendering of the same forms (synth/renderings.py): how digits are written, or another
+    # capture pipeline. "default" draws nothing extra: default batches are unchanged.
+    rendering: Rendering = "default"
 
 
 class GenerateSummary(BaseModel):
@@ -318,11 +325,15 @@ def generate_form(opts: GenerateOptions, job: FormJob) -> TruthForm:
     def pick_source() -> str | None:  # draws from rng only when restricted: default batches are unchanged
         return opts.sources[int(rng.integers(len(opts.sources)))] if opts.sources else None
 
-    writer = make_writer(rng, hw, opts.digit_split, pick_source())
+    # A rendering draws from its own RNG, so the form's stream (mistakes, scanner, camera, noise)
+    # stays that of the default rendering: the same forms, captured the same way, written otherwise.
+    render_rng = np.random.default_rng(np.random.SeedSequence([opts.seed, 2, job.index]))
+    writer = restyle(make_writer(rng, hw, opts.digit_split, pick_source()), opts.rendering, render_rng)
     writers: dict[int, Writer] = {p.page: writer for p in layout.pages}
     if any(m.kind == "foreign_page" for m in mistakes):
         fp = next(p for p, c in page_code.items() if c != job.code)
-        writers[fp] = make_writer(rng, hw, opts.digit_split, pick_source())  # another TPS, another officer
+        writers[fp] = restyle(make_writer(rng, hw, opts.digit_split, pick_source()),  # another TPS, another officer
+                              opts.rendering, render_rng)
 
     boxes: dict[str, list[str]] = {}
     bubbles: dict[str, list[str]] = {}
@@ -352,7 +363,9 @@ def generate_form(opts: GenerateOptions, job: FormJob) -> TruthForm:
     n_pages = len(layout.pages)
     settings = degrade.form_settings(quality, rng)  # type: ignore[arg-type]
     for p in layout.pages:
-        plan = degrade.plan(quality, rng, p.width, p.height, settings)  # type: ignore[arg-type]
+        sides = [min(b.w, b.h) for f in p.fields for b in f.boxes]
+        plan = degrade.plan(quality, rng, p.width, p.height, settings,  # type: ignore[arg-type]
+                            box_frac=min(sides) / p.width if sides else 0.03)
         header = page_header(reg, page_code[p.page], p.page, n_pages)
         base = _render(opts, p, plan.ppu, header)
         canvas = np.array(base, np.uint8, copy=True)
@@ -361,18 +374,26 @@ def generate_form(opts: GenerateOptions, job: FormJob) -> TruthForm:
         tallies = _tallies(layout, clean if page_values[p.page] is v else page_values[p.page])
         fill_page(canvas, p, plan.ppu, boxes, bubbles, writers[p.page], rng, tallies)
         deg = degrade.apply(canvas, plan, rng)
-        rot = int(rng.choice(ROTATIONS[0], p=ROTATIONS[1]))
+        if opts.rendering == "other-scanner":
+            deg = other_pipeline(deg, quality, render_rng)
+        cond: dict[str, float | str] = {}
+        if quality == "photo-hard":  # its quarter turn is part of its plan
+            rot = int(plan.params["rotation"])
+        else:
+            rot = int(rng.choice(ROTATIONS[0], p=ROTATIONS[1]))
+        # Where every box landed, from each quality's exact forward model (layout -> final pixels).
+        placed = photo_hard.boxes_px(p, degrade.projector(plan, canvas.shape, rot))
+        if quality == "photo-hard":
+            cond = photo_hard.conditions(plan, placed)
         deg = degrade.rotate(deg, rot)
+        ext = "png" if deg.mode == "1" else "jpg"
+        file, index = (f"{stem}.pdf", p.page - 1) if as_pdf else (f"{stem}_p{p.page}.{ext}", 0)
         if as_pdf:
             rendered.append((deg, plan.dpi))
-            truth_pages.append(TruthPage(page=p.page, file=f"{stem}.pdf", page_index=p.page - 1, quality=quality,
-                                         rotation=rot, dpi=round(plan.dpi, 1)))
         else:
-            ext = "png" if deg.mode == "1" else "jpg"
-            name = f"{stem}_p{p.page}.{ext}"
-            _encode(deg, out / name)
-            truth_pages.append(TruthPage(page=p.page, file=name, page_index=0, quality=quality, rotation=rot,
-                                         dpi=round(plan.dpi, 1)))
+            _encode(deg, out / file)
+        truth_pages.append(TruthPage(page=p.page, file=file, page_index=index, quality=quality, rotation=rot,
+                                     dpi=round(plan.dpi, 1), boxes_px=placed, conditions=cond))
     if as_pdf:
         _write_pdf(rendered, out / f"{stem}.pdf")
 
@@ -387,6 +408,7 @@ def generate_form(opts: GenerateOptions, job: FormJob) -> TruthForm:
         writer=" | ".join(dict.fromkeys(writer_ids)),
         boxes=boxes,
         bubbles=bubbles,
+        rendering=opts.rendering,
     )
 
 

@@ -93,9 +93,21 @@ class Writer:
     hw_dir: str | None = None
     split: Split = "test"
     _set: int = field(default=-1)
+    strength: float = 0.93  # ink coverage of a stroke's core (faint pens: less)
+    blocky: int = 0  # > 0: every glyph drawn this many pixels tall, then blown up (pixelated strokes)
 
     def glyph(self, label: str, height: int, rng: np.random.Generator) -> np.ndarray:
         """Float alpha mask (0..1) of ``label`` in this hand, about ``height`` px tall."""
+        g = self._glyph(label, height, rng)
+        if self.blocky and g.shape[0] > self.blocky:
+            # A low-resolution glyph upscaled without smoothing (a handwriting source digitised
+            # coarsely): hard-edged blocks of ink, as the unseen "blocky" source is.
+            lo = (max(1, round(g.shape[1] * self.blocky / g.shape[0])), self.blocky)
+            small = (cv2.resize(g, lo, interpolation=cv2.INTER_AREA) > 0.3).astype(np.float32)
+            g = cv2.resize(small, (g.shape[1], g.shape[0]), interpolation=cv2.INTER_NEAREST)
+        return g
+
+    def _glyph(self, label: str, height: int, rng: np.random.Generator) -> np.ndarray:
         width = max(1.0, self.width_frac * height)
         if self.source in NAMED_ONLY:
             ds, index = named_source(self.source)
