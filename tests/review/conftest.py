@@ -14,6 +14,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,6 +121,7 @@ class Server:
         return c, token
 
 
+@contextmanager
 def start_server(releases: Path, db_url: str, users: dict[str, str], lease_minutes: float = 15.0
                  ) -> Iterator[Server]:
     import uvicorn

@@ -21,7 +21,8 @@ USERS = {"siti": "steward", "budi": "steward", "ayu": "steward", "rina": "superv
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     releases = many_release(tmp_path_factory.mktemp("api"), 6)
-    yield from start_server(releases, default_url(releases), USERS)
+    with start_server(releases, default_url(releases), USERS) as server:
+        yield server
 
 
 def _count(srv: Server, table) -> int:  # noqa: ANN001
