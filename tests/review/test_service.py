@@ -1,0 +1,90 @@
+"""The review core without HTTP: migrations, lease expiry, the queue built from a release, and the
+``pindai review serve`` command as a real process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import PASSWORD, TRUTH, free_port, many_release
+from sqlalchemy import inspect, select, text
+
+from review import db, service
+from review.auth import add_user
+from review.db import connect, default_url
+from review.queue import sync_release
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return many_release(tmp_path_factory.mktemp("svc"), 3)
+
+
+def test_migrations_create_every_table_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    engine = connect(url)
+    connect(url)  # a second start applies nothing
+    names = set(inspect(engine).get_table_names())
+    assert {"users", "sessions", "forms", "items", "tasks", "decisions", "skips", "publications", "audit",
+            "locks", "alembic_version"} <= names
+    with engine.connect() as conn:
+        assert conn.execute(text("select version_num from alembic_version")).scalar_one() == "0001"
+        assert conn.execute(text("pragma journal_mode")).scalar_one() == "wal"
+
+
+def test_queue_from_release_and_lease_expiry(releases: Path, tmp_path: Path) -> None:
+    from load.reopen import resolve_release
+
+    engine = connect(f"sqlite:///{tmp_path / 'r.db'}")
+    with engine.begin() as conn:
+        assert sync_release(conn, resolve_release(releases)) == 27  # 3 forms x 9 doubtful fields
+        assert sync_release(conn, resolve_release(releases)) == 0  # loaded once
+    a = add_user(engine, "a", "steward", PASSWORD)
+    b = add_user(engine, "b", "steward", PASSWORD)
+    mine = service.next_tasks(engine, a, 20, lease_minutes=0.02)  # held for 1.2 s
+    theirs = service.next_tasks(engine, b, 20, lease_minutes=0.02)
+    assert {t["region_code"] for t in mine}.isdisjoint({t["region_code"] for t in theirs})
+    item = mine[0]
+    assert {"rules", "alternatives", "why", "reading", "max_value"} <= set(item)
+    time.sleep(1.5)
+    service.next_tasks(engine, b, 20, lease_minutes=0.02)  # b moves on to a's form once it expired
+    with pytest.raises(service.Conflict, match="expired"):
+        service.decide(engine, a, item["task_id"], "value", str(TRUTH[item["field_id"]]))
+    with engine.connect() as conn:
+        assert conn.execute(select(db.decisions)).first() is None
+
+
+def test_parse_value() -> None:
+    assert service.parse_value("042", 999) == (42, False)
+    assert service.parse_value("-", 999) == (None, True)
+    for bad in ("", "abc", "1000", "-1", "٣", "1.0", "+5", "9" * 12):
+        with pytest.raises(service.BadValue):
+            service.parse_value(bad, 999)
+
+
+def test_serve_command_runs_the_app(releases: Path) -> None:
+    url = default_url(releases)
+    add_user(connect(url), "cli", "steward", PASSWORD, replace=True)
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "review", "serve", str(releases), "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        end, page = time.time() + 90, None
+        while time.time() < end and page is None:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/login", timeout=2)
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert page is not None and page.status_code == 200 and "Sign in" in page.text
+        assert httpx.get(f"http://127.0.0.1:{port}/api/next").status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(30)
