@@ -72,6 +72,7 @@ forms = Table(
     Column("lease_user_id", Integer, ForeignKey("users.id"), nullable=True),
     Column("lease_expires", DateTime(), nullable=True),
     UniqueConstraint("release_id", "region_code", "form_type", name="uq_forms_release_form"),
+    Index("ix_forms_lease_user", "lease_user_id"),
 )
 
 # One row per doubtful field (the queue).
@@ -89,6 +90,7 @@ items = Table(
     Column("max_value", Integer, nullable=False),
     Column("detail", JSON, nullable=False),  # why, alternatives, bubbles, rules (+ their other fields), source
     UniqueConstraint("release_id", "region_code", "form_type", "field_id", name="uq_items_field"),
+    Index("ix_items_form", "form_id"),
 )
 
 # The work unit: an item in a round. Round 1 for every item; round 2 = a second opinion.
@@ -122,6 +124,7 @@ decisions = Table(
     Column("source", String(20), nullable=False, default="web"),  # web | csv
     UniqueConstraint("item_id", "round", name="uq_decisions_item_round"),
     Index("ix_decisions_publication", "publication_id"),
+    Index("ix_decisions_item", "item_id"),
 )
 
 skips = Table(

@@ -138,6 +138,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('decisions', schema=None) as batch_op:
         batch_op.create_index('ix_decisions_publication', ['publication_id'], unique=False)
+        batch_op.create_index('ix_decisions_item', ['item_id'], unique=False)
+    op.create_index('ix_items_form', 'items', ['form_id'], unique=False)
+    op.create_index('ix_forms_lease_user', 'forms', ['lease_user_id'], unique=False)
 
     op.create_table('skips',
     sa.Column('user_id', sa.Integer(), nullable=False),
