@@ -6,7 +6,7 @@ stewards who take fields and decide them. The server's own time per request come
 ``Server-Timing`` header; memory is the server process's resident set (VmRSS, peak VmHWM). The
 same run first measures a small queue as the baseline, so the large queue's cost is a ratio.
 
-    python -m review.bench --fields 100000 --baseline 1000 --decisions 1000
+    python -m review.bench --fields 100000 --baseline 1000 --decisions 1000 [--postgres]
 """
 
 from __future__ import annotations
@@ -176,11 +176,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline", type=int, default=1_000, help="queued fields of the baseline run")
     ap.add_argument("--decisions", type=int, default=1_000)
     ap.add_argument("--stewards", type=int, default=4)
-    ap.add_argument("--db", default=None, help="SQLAlchemy URL of an EMPTY database (default: a fresh SQLite)")
+    ap.add_argument("--postgres", action="store_true",
+                    help="run both measurements on throw-away PostgreSQL clusters (review.pgtemp) instead of SQLite")
     args = ap.parse_args(argv)
     rows = []
     for n in (args.baseline, args.fields):
-        rows.append(run_once(n, args.decisions, args.stewards, args.db if n == args.fields else None))
+        if args.postgres:
+            from review import pgtemp
+
+            with pgtemp.cluster() as url:
+                rows.append(run_once(n, args.decisions, args.stewards, url))
+        else:
+            rows.append(run_once(n, args.decisions, args.stewards))
         print(json.dumps(rows[-1]), flush=True)
     small, big = rows
     print(f"decide p50 {big['decide_ms_p50']} ms, p95 {big['decide_ms_p95']} ms with {big['fields']:,} queued "

@@ -4,13 +4,8 @@ throw-away PostgreSQL cluster started by the test itself."""
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -153,38 +148,16 @@ def start_server(releases: Path, db_url: str, users: dict[str, str], lease_minut
 
 # --------------------------------------------------------------------------- a throw-away PostgreSQL
 
-def _pg_bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return Path(found[-1]).parent if found else None
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL cluster on a free local port (initdb + pg_ctl as the postgres user)."""
-    pg = _pg_bin()
-    if pg is None or shutil.which("runuser") is None:
+    """A fresh PostgreSQL cluster on a free local port, started by the test (review.pgtemp)."""
+    from review import pgtemp
+
+    if not pgtemp.available():
         pytest.skip("PostgreSQL (Debian's postgresql package) is not installed")
     pytest.importorskip("psycopg")
-    tmp = Path(tempfile.mkdtemp(prefix="pindai-pg-"))
-    data, sock = tmp / "data", tmp / "sock"
-    sock.mkdir()
-    as_pg: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        shutil.chown(tmp, "postgres")
-        shutil.chown(sock, "postgres")
-        as_pg = ["runuser", "-u", "postgres", "--"]
-    port = free_port()
-    subprocess.run([*as_pg, str(pg / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8"],
-                   check=True, capture_output=True, timeout=120)
-    subprocess.run([*as_pg, str(pg / "pg_ctl"), "-D", str(data), "-l", str(tmp / "log"), "-w", "-t", "60", "-o",
-                    f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c max_connections=100 -c fsync=off",
-                    "start"], check=True, capture_output=True, timeout=120)
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*as_pg, str(pg / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-                       capture_output=True, timeout=60)
-        shutil.rmtree(tmp, ignore_errors=True)
+    with pgtemp.cluster(fsync=False) as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)
