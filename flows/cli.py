@@ -200,6 +200,7 @@ def review_serve(
     port: Annotated[int, typer.Option(help="port to listen on")] = 8700,
     lease_minutes: Annotated[float, typer.Option(help="how long a steward holds a form")] = 15.0,
     register: Annotated[Path | None, typer.Option(help="TPS register (for publishing)")] = None,
+    secure_cookies: Annotated[bool, typer.Option(help="mark cookies Secure (behind an HTTPS proxy)")] = False,
 ) -> None:
     """The review web app: stewards decide the doubtful fields, a supervisor publishes."""
     from review.app import AppConfig, serve
@@ -209,7 +210,7 @@ def review_serve(
         console.print(f"[red]error:[/] releases folder {escape(str(releases))} does not exist")
         raise typer.Exit(EXIT_INPUT)
     cfg = AppConfig(releases_dir=releases, db_url=db or default_url(releases), lease_minutes=lease_minutes,
-                    register_file=str(register) if register else None)
+                    register_file=str(register) if register else None, secure_cookies=secure_cookies)
     out.print(f"pindai review on http://{host}:{port}/ (database {cfg.db_url.split('@')[-1]}); Ctrl+C stops")
     try:
         serve(cfg, host, port)

@@ -8,7 +8,6 @@ of its task (open -> done) in the same transaction, so a decision is stored once
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import timedelta
 
 from sqlalchemy import Connection, Engine, and_, exists, func, insert, not_, or_, select, update
@@ -343,10 +342,3 @@ def form_summary(engine: Engine, limit: int = 200) -> list[dict]:
             m["holder"] = None
         out.append(m)
     return out
-
-
-def decisions_by_user(engine: Engine) -> dict[str, int]:
-    out: dict[str, int] = defaultdict(int)
-    for name, n in stats(engine)["per_user"]:
-        out[name] = n
-    return dict(out)

@@ -61,6 +61,18 @@ def test_wrong_password_gives_no_hint(srv: Server) -> None:
     assert c.post("/login", data={"name": "siti", "password": PASSWORD}).status_code == 403
 
 
+def test_session_cookie_is_httponly_and_strict(srv: Server) -> None:
+    c = srv.client()
+    csrf = c.get("/login").text.split('name="csrf" value="')[1].split('"')[0]
+    r = c.post("/login", data={"name": "siti", "password": PASSWORD, "csrf": csrf})
+    cookie = next(v for v in r.headers.get_list("set-cookie") if v.startswith("pindai_session="))
+    assert "HttpOnly" in cookie and "samesite=strict" in cookie.lower()
+    token = cookie.split("=", 1)[1].split(";")[0]
+    with srv.engine.connect() as conn:  # the database keeps only a hash of it
+        assert conn.execute(select(func.count()).select_from(db.sessions)
+                            .where(db.sessions.c.token_hash == token)).scalar_one() == 0
+
+
 def test_csrf_token_required_on_posts(srv: Server) -> None:
     c, token = srv.login("ayu")
     task = c.get("/api/next").json()["tasks"][0]

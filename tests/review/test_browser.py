@@ -95,7 +95,7 @@ def test_stewards_and_supervisor_in_chromium(scanned_release: Path, browser, tmp
         assert body.get_attribute("data-task-id") == first
         box.send_keys(Keys.ESCAPE)
 
-        decided, held_form = [], None
+        decided, held_form, shown = [], None, []
         for _ in range(5):
             task = body.get_attribute("data-task-id")
             region, field = body.get_attribute("data-field").split("/")
@@ -107,7 +107,11 @@ def test_stewards_and_supervisor_in_chromium(scanned_release: Path, browser, tmp
             else:
                 drv.find_element(By.ID, "value").send_keys(str(truth), Keys.ENTER)
             decided.append((region, field, truth))
+            t0 = time.perf_counter()
             _wait(lambda t=task: body.get_attribute("data-task-id") != t, 10, "the next field")
+            shown.append(time.perf_counter() - t0)
+        # prefetched: the next field is on screen without waiting for the server (polling step 50 ms)
+        assert sorted(shown)[2] < 0.5, shown
         _wait(lambda: body.get_attribute("data-inflight") == "0", what="the decisions to be saved")
         assert "not saved" not in drv.find_element(By.ID, "msg").text.lower()
         # the field now on screen (a broken rule and its other fields, the bubbles): the README's picture
