@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import httpx
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from review import db
 from review.auth import add_user
@@ -158,6 +158,13 @@ def run_once(fields: int, decisions: int, stewards: int, db_url: str | None = No
     finally:
         proc.terminate()
         proc.wait(30)
+    engine = db.make_engine(url)
+    with engine.connect() as conn:
+        if url.startswith("sqlite"):
+            size = sum(p.stat().st_size for p in (releases / db.STATE_DIR).glob(db.DB_FILE + "*"))
+        else:
+            size = conn.execute(text("select pg_database_size(current_database())")).scalar_one()
+    engine.dispose()
     return {
         "fields": fields, "decisions": len(decide_ms), "stewards": stewards, "db": url.split(":")[0],
         "fill_seconds": round(fill_s, 1),
@@ -166,7 +173,7 @@ def run_once(fields: int, decisions: int, stewards: int, db_url: str | None = No
         "round_trip_ms_p50": round(statistics.median(wall_ms), 2),
         "decisions_per_second": round(len(decide_ms) / elapsed, 1),
         "server_rss_mib_idle": round(idle.get("VmRSS", 0), 1), "server_rss_mib_after": round(mem.get("VmRSS", 0), 1),
-        "server_peak_mib": round(mem.get("VmHWM", 0), 1),
+        "server_peak_mib": round(mem.get("VmHWM", 0), 1), "database_mib": round(size / 2**20, 1),
     }
 
 
@@ -192,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     small, big = rows
     print(f"decide p50 {big['decide_ms_p50']} ms, p95 {big['decide_ms_p95']} ms with {big['fields']:,} queued "
           f"fields ({big['decide_ms_p50'] / small['decide_ms_p50']:.2f}x the {small['fields']:,}-field baseline); "
-          f"server RSS {big['server_rss_mib_after']} MiB (baseline {small['server_rss_mib_after']} MiB)")
+          f"server RSS {big['server_rss_mib_after']} MiB (baseline {small['server_rss_mib_after']} MiB); "
+          f"database {big['database_mib']} MiB")
     return 0
 
 
