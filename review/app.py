@@ -161,6 +161,13 @@ def create_app(cfg: AppConfig, engine: Engine | None = None) -> FastAPI:
         u = user_of(request)
         return page(request, "work.html", u, stats=service.stats(engine), lease=cfg.lease_minutes)
 
+    @app.get("/audit", response_class=HTMLResponse)
+    def audit_page(request: Request) -> Response:
+        u = user_of(request)
+        if not u.supervisor:
+            raise service.Forbidden("only a supervisor reads the audit trail")
+        return page(request, "audit.html", u, entries=service.audit_log(engine, 300))
+
     # ------------------------------------------------------------------ API
     @app.get("/api/next")
     def api_next(request: Request, limit: int = 3) -> Response:

@@ -342,3 +342,12 @@ def form_summary(engine: Engine, limit: int = 200) -> list[dict]:
             m["holder"] = None
         out.append(m)
     return out
+
+
+def audit_log(engine: Engine, limit: int = 200) -> list[dict]:
+    """The newest audit entries (who did what, when), for supervisors."""
+    a, u = db.audit, db.users
+    with engine.connect() as conn:
+        rows = conn.execute(select(a.c.id, a.c.at, a.c.action, a.c.detail, u.c.name.label("user"))
+                            .outerjoin(u, u.c.id == a.c.user_id).order_by(a.c.id.desc()).limit(limit)).all()
+    return [dict(r._mapping) for r in rows]

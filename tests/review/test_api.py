@@ -32,7 +32,7 @@ def _count(srv: Server, table) -> int:  # noqa: ANN001
 
 def test_every_page_and_call_needs_a_session(srv: Server) -> None:
     c = srv.client()
-    for path in ("/", "/work"):
+    for path in ("/", "/work", "/audit"):
         r = c.get(path)
         assert r.status_code == 303 and r.headers["location"] == "/login"
     for path in ("/api/next", "/api/stats", "/crop/1.png", "/crop/1-bubbles.png"):
@@ -93,6 +93,7 @@ def test_steward_cannot_publish_or_mark(srv: Server) -> None:
     assert c.post("/publish", data={"csrf": token}).status_code == 403
     assert c.post("/api/second", json={"item_id": 1}, headers=h).status_code == 403
     assert 'id="publish"' not in c.get("/").text
+    assert c.get("/audit").status_code == 403
 
 
 def _raw_get(srv: Server, path: str, cookie: str) -> tuple[int, bytes]:
@@ -217,6 +218,8 @@ def test_queue_page_and_crop_without_source(srv: Server) -> None:
     r = c.get("/crop/1.png")
     assert r.status_code == 404  # this release has no scans: no crop, never an error page
     assert "Content-Security-Policy" in c.get("/work").headers
+    audit = c.get("/audit")
+    assert audit.status_code == 200 and "login_failed" in audit.text and "decide" in audit.text
 
 
 def test_csv_loop_records_into_the_same_db(srv: Server, tmp_path: Path) -> None:
