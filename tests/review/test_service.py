@@ -88,3 +88,50 @@ def test_serve_command_runs_the_app(releases: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_a_failed_publication_gives_its_decisions_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from review import publish
+
+    rel = many_release(tmp_path, 2)
+    engine = connect(default_url(rel))
+    from load.reopen import resolve_release
+
+    with engine.begin() as conn:
+        sync_release(conn, resolve_release(rel))
+    a = add_user(engine, "a", "steward", PASSWORD)
+    boss = add_user(engine, "boss", "supervisor", PASSWORD)
+    for t in service.next_tasks(engine, a, 3):
+        service.decide(engine, a, t["task_id"], "value", str(TRUTH[t["field_id"]]))
+    with pytest.raises(service.Forbidden):
+        publish.publish_from_db(engine, rel, a)
+    # another publication holds the lock: refused at once, nothing claimed
+    with engine.begin() as conn:
+        conn.execute(db.locks.update().values(holder=999))
+    with pytest.raises(service.Conflict, match="another publication"):
+        publish.publish_from_db(engine, rel, boss)
+    with engine.begin() as conn:
+        conn.execute(db.locks.update().values(holder=None))
+
+    def broken(*_a, **_k):  # noqa: ANN002, ANN003, ANN202
+        raise OSError("disk full")
+
+    real = publish.publish_decisions
+    monkeypatch.setattr(publish, "publish_decisions", broken)
+    with pytest.raises(OSError):
+        publish.publish_from_db(engine, rel, boss)
+    with engine.connect() as conn:
+        assert conn.execute(select(db.decisions.c.publication_id)).scalars().all() == [None] * 3
+        assert conn.execute(select(db.publications.c.state)).scalars().all() == ["failed", "failed"]
+        assert conn.execute(select(db.locks.c.holder)).scalar_one() is None
+    monkeypatch.setattr(publish, "publish_decisions", real)  # (undo() would drop the reviewed-store env too)
+    res = publish.publish_from_db(engine, rel, boss)
+    assert res["decisions"] == 3
+    recs = [json.loads(x) for x in (rel / res["release"] / "records.jsonl").read_text().splitlines()]
+    assert sum(c["by"] != "auto" for r in recs for c in r["corrections"]) == 3
+    with engine.connect() as conn:  # the new release is in the queue, without the decided fields
+        assert conn.execute(select(db.releases.c.id).where(db.releases.c.id == res["release"])).first()
+        new_items = conn.execute(select(db.items.c.id).where(db.items.c.release_id == res["release"])).all()
+    assert len(new_items) == 2 * 9 - 3
