@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from conftest import PASSWORD, TRUTH, Server, many_release, start_server
+from review_factory import PASSWORD, TRUTH, Server, many_release, start_server
 from sqlalchemy import func, select
 
 from review import db

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, TRUTH, start_server
+from review_factory import PASSWORD, TRUTH, start_server
 from sqlalchemy import func, select
 
 from load.tables import pseudonym

@@ -7,7 +7,7 @@ import json
 import threading
 from pathlib import Path
 
-from conftest import TRUTH, Server, many_release, start_server
+from review_factory import TRUTH, Server, many_release, start_server
 from sqlalchemy import func, select
 
 from load.tables import pseudonym

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import PASSWORD, TRUTH, free_port, many_release
+from review_factory import PASSWORD, TRUTH, free_port, many_release
 from sqlalchemy import inspect, select, text
 
 from review import db, service
