@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from review import auth, db, service
 from review.crops import CropStore
@@ -64,6 +65,15 @@ def create_app(cfg: AppConfig, engine: Engine | None = None) -> FastAPI:
     @app.middleware("http")
     async def headers(request: Request, call_next):  # noqa: ANN001, ANN202
         t0 = time.perf_counter()
+        path = request.url.path
+        # Every path but the sign-in page and the static files needs a session, checked here before
+        # any routing or parameter parsing, so a route added later cannot forget it.
+        if path != "/login" and not path.startswith("/static/"):
+            request.state.user = await run_in_threadpool(auth.session_user, engine, request.cookies.get(COOKIE))
+            if request.state.user is None:
+                resp = await no_session(request, NoSession())
+                resp.headers["Content-Security-Policy"] = _CSP
+                return resp
         resp = await call_next(request)
         # the server's own time for the request (review.bench reads it; browsers show it in dev tools)
         resp.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - t0) * 1000:.2f}"
@@ -90,7 +100,7 @@ def create_app(cfg: AppConfig, engine: Engine | None = None) -> FastAPI:
                             status_code=exc.status)
 
     def user_of(request: Request) -> auth.User:
-        u = auth.session_user(engine, request.cookies.get(COOKIE))
+        u = getattr(request.state, "user", None)  # set by the middleware above
         if u is None:
             raise NoSession()
         return u
@@ -117,7 +127,11 @@ def create_app(cfg: AppConfig, engine: Engine | None = None) -> FastAPI:
     # ------------------------------------------------------------------ sign in / out
     @app.get("/login", response_class=HTMLResponse)
     def login_page(request: Request) -> Response:
-        token = secrets.token_urlsafe(24)
+        # Keep the token of an earlier visit: a second GET (another tab, the browser's favicon
+        # request redirected here) must not invalidate the form already on screen.
+        token = request.cookies.get(LOGIN_COOKIE, "")
+        if not re.fullmatch(r"[A-Za-z0-9_-]{32}", token):
+            token = secrets.token_urlsafe(24)
         resp = page(request, "login.html", None, csrf=token, error=None)
         resp.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", secure=cfg.secure_cookies,
                         max_age=3600)
@@ -205,8 +219,6 @@ def create_app(cfg: AppConfig, engine: Engine | None = None) -> FastAPI:
         u, _ = await posted(request)
         if not u.supervisor:
             raise service.Forbidden("only a supervisor publishes")
-        from starlette.concurrency import run_in_threadpool
-
         return JSONResponse(await run_in_threadpool(publish_from_db, engine, releases_dir, u, cfg.register_file))
 
     @app.post("/publish")
@@ -214,8 +226,6 @@ def create_app(cfg: AppConfig, engine: Engine | None = None) -> FastAPI:
         u, _ = await posted(request)
         if not u.supervisor:
             raise service.Forbidden("only a supervisor publishes")
-        from starlette.concurrency import run_in_threadpool
-
         res = await run_in_threadpool(publish_from_db, engine, releases_dir, u, cfg.register_file)
         return RedirectResponse(f"/?msg=published+{res['decisions']}+decisions+as+release+{res['release']}",
                                 status_code=303)

@@ -87,14 +87,13 @@ def _tasks_of_form(conn: Connection, form_id: int, user: User, limit: int) -> li
     out = []
     for r in rows:
         d = dict(r._mapping)
-        values = d.pop("form_values")
+        d.pop("form_values")
         detail = d.pop("detail")
         d.update({k: detail.get(k) for k in ("why", "label", "section", "alternatives", "bubble_value",
                                              "bubble_confident", "read", "rules", "suggestions", "auto")})
         d["has_source"] = bool(detail.get("source"))
         d["crop"] = f"/crop/{d['item_id']}.png"
         d["bubbles_crop"] = f"/crop/{d['item_id']}-bubbles.png"
-        d["form_values"] = len(values)
         out.append(d)
     return out
 

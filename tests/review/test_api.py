@@ -35,7 +35,8 @@ def test_every_page_and_call_needs_a_session(srv: Server) -> None:
     for path in ("/", "/work", "/audit"):
         r = c.get(path)
         assert r.status_code == 303 and r.headers["location"] == "/login"
-    for path in ("/api/next", "/api/stats", "/crop/1.png", "/crop/1-bubbles.png"):
+    for path in ("/api/next", "/api/stats", "/crop/1.png", "/crop/1-bubbles.png", "/api/next?limit=abc",
+                 "/api/nothing-here"):
         assert c.get(path).status_code == 401, path
     for path in ("/api/decide", "/api/skip", "/api/second", "/api/publish", "/publish", "/second", "/logout"):
         assert c.post(path, json={"task_id": 1, "action": "confirm"}).status_code == 401, path

@@ -49,6 +49,9 @@ def browser():  # noqa: ANN201
         shutil.rmtree(profile, ignore_errors=True)
 
 
+_LAST_PAGE = [lambda: ""]  # the page on screen, for a timeout's message
+
+
 def _wait(cond, timeout: float = 30, what: str = ""):  # noqa: ANN001, ANN202
     end = time.time() + timeout
     while time.time() < end:
@@ -56,12 +59,13 @@ def _wait(cond, timeout: float = 30, what: str = ""):  # noqa: ANN001, ANN202
         if got:
             return got
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}: {_LAST_PAGE[0]()}")
 
 
 def _sign_in(drv, url: str, name: str) -> None:  # noqa: ANN001
     from selenium.webdriver.common.by import By
 
+    _LAST_PAGE[0] = lambda: drv.current_url + " " + drv.page_source[:3000]
     drv.get(url + "/login")
     drv.find_element(By.ID, "name").send_keys(name)
     drv.find_element(By.ID, "password").send_keys(PASSWORD)
