@@ -44,6 +44,21 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def fresh_postgres(postgres_url: str) -> str:
+    """An empty database of its own on the session's cluster."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    name = "t" + uuid.uuid4().hex[:12]
+    engine = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    engine.dispose()
+    return postgres_url.rsplit("/", 1)[0] + "/" + name
+
+
 @pytest.fixture(autouse=True)
 def _reviewed_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Publishing stores labelled crops; keep them in the test's folder."""

@@ -101,8 +101,8 @@ def test_500_decisions_sqlite(tmp_path: Path) -> None:
         _check(srv)
 
 
-def test_500_decisions_postgresql(tmp_path: Path, postgres_url: str) -> None:
+def test_500_decisions_postgresql(tmp_path: Path, fresh_postgres: str) -> None:
     releases = many_release(tmp_path, 60)
-    with start_server(releases, postgres_url, USERS) as srv:
+    with start_server(releases, fresh_postgres, USERS) as srv:
         _check(srv)
 

@@ -135,3 +135,42 @@ def test_a_failed_publication_gives_its_decisions_back(tmp_path: Path, monkeypat
         assert conn.execute(select(db.releases.c.id).where(db.releases.c.id == res["release"])).first()
         new_items = conn.execute(select(db.items.c.id).where(db.items.c.release_id == res["release"])).all()
     assert len(new_items) == 2 * 9 - 3
+
+
+def test_second_opinions_and_publication_on_postgresql(tmp_path: Path, fresh_postgres: str) -> None:
+    """The rounds, savepoints and the publication claim on a real PostgreSQL (no HTTP)."""
+    import json
+
+    from load.reopen import resolve_release
+    from review.publish import publish_from_db
+
+    rel = many_release(tmp_path, 2)
+    engine = connect(fresh_postgres)
+    with engine.begin() as conn:
+        sync_release(conn, resolve_release(rel))
+    a, b = add_user(engine, "a", "steward", PASSWORD), add_user(engine, "b", "steward", PASSWORD)
+    boss = add_user(engine, "boss", "supervisor", PASSWORD)
+    opened = []
+    for t in service.next_tasks(engine, a, 20):
+        value = 81 if t["field_id"] == "votes_1" else TRUTH[t["field_id"]]  # R3 breaks once all are settled
+        opened += service.decide(engine, a, t["task_id"], "value", str(value))["second_opinion"]
+    assert opened
+    assert all(t["round"] == 1 for t in service.next_tasks(engine, a, 20))  # never a's own second opinion
+    service.release_leases(engine, a)
+    seconds = []
+    for _ in range(5):
+        got = service.next_tasks(engine, b, 20)
+        seconds = [t for t in got if t["round"] == 2]
+        if seconds or not got:
+            break
+        for t in got:
+            service.skip(engine, b, t["task_id"])
+    assert seconds
+    for t in seconds:  # b reads the paper: 80
+        service.decide(engine, b, t["task_id"], "value", str(TRUTH[t["field_id"]]))
+    res = publish_from_db(engine, rel, boss)
+    recs = [json.loads(x) for x in (rel / res["release"] / "records.jsonl").read_text().splitlines()]
+    final = {(r["region_code"], c["field_id"]): c["new"] for r in recs for c in r["corrections"] if c["by"] != "auto"}
+    assert len(final) == res["decisions"] == 9  # one form's 9 fields, votes_1 from the second round
+    assert set(final.values()) == {TRUTH[f] for _, f in final}
+    engine.dispose()
