@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
 export OMP_THREAD_LIMIT := 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := tesseract-ocr tesseract-ocr-ind poppler-utils fonts-dejavu-core chromium chromium-driver
+APT_PACKAGES := tesseract-ocr tesseract-ocr-ind poppler-utils fonts-dejavu-core chromium chromium-driver postgresql
 STAMP_SYS := .state/system.ok
 STAMP_VENV := .state/venv-$(shell cat pyproject.toml | sha256sum | cut -c1-12).ok
 STAMP_DB := .state/prefect-db.ok

@@ -195,6 +195,64 @@ def review_apply(
         out.print("  not stored: " + ", ".join(f"{n} field(s) {r}" for r, n in sorted(skipped.items())))
 
 
+@review_app.command("serve")
+def review_serve(
+    releases: Annotated[Path, typer.Argument(help="the releases folder whose latest release is reviewed")],
+    db: Annotated[str | None, typer.Option(
+        "--db", help="SQLAlchemy URL (default: SQLite in RELEASES/.state; postgresql://... to share)")] = None,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8700,
+    lease_minutes: Annotated[float, typer.Option(help="how long a steward holds a form")] = 15.0,
+    register: Annotated[Path | None, typer.Option(help="TPS register (for publishing)")] = None,
+    secure_cookies: Annotated[bool, typer.Option(help="mark cookies Secure (behind an HTTPS proxy)")] = False,
+) -> None:
+    """The review web app: stewards decide the doubtful fields, a supervisor publishes."""
+    from review.app import AppConfig, serve
+    from review.db import default_url
+
+    if not releases.is_dir():
+        console.print(f"[red]error:[/] releases folder {escape(str(releases))} does not exist")
+        raise typer.Exit(EXIT_INPUT)
+    cfg = AppConfig(releases_dir=releases, db_url=db or default_url(releases), lease_minutes=lease_minutes,
+                    register_file=str(register) if register else None, secure_cookies=secure_cookies)
+    out.print(f"pindai review on http://{host}:{port}/ (database {cfg.db_url.split('@')[-1]}); Ctrl+C stops")
+    try:
+        serve(cfg, host, port)
+    except Exception as exc:  # noqa: BLE001 - one clear line: a bad --db URL, a busy port
+        console.print(f"[red]error:[/] {escape(type(exc).__name__)}: {escape(str(exc))}")
+        raise typer.Exit(EXIT_USAGE) from exc
+
+
+review_user_app = typer.Typer(no_args_is_help=True, help="Review accounts.")
+review_app.add_typer(review_user_app, name="user")
+
+
+@review_user_app.command("add")
+def review_user_add(
+    name: Annotated[str, typer.Argument(help="account name")],
+    role: Annotated[str, typer.Option(help="steward | supervisor")] = "steward",
+    releases: Annotated[Path, typer.Option(help="releases folder (its .state holds the default database)")] = Path(
+        "releases"),
+    db: Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL (as given to review serve)")] = None,
+    password_stdin: Annotated[bool, typer.Option(help="read the password from standard input")] = False,
+    replace: Annotated[bool, typer.Option(help="reset the password (and role) of an existing account")] = False,
+) -> None:
+    """Create a steward or supervisor account (the password is hashed with argon2)."""
+    from review.auth import AuthError, add_user
+    from review.db import connect, default_url
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = add_user(connect(db or default_url(releases)), name, role, password, replace=replace)
+    except AuthError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(EXIT_USAGE) from exc
+    out.print(f"{'reset' if replace else 'added'} {user.role} {user.name}")
+
+
 model_app = typer.Typer(no_args_is_help=True, help="The digit reader: learn from the stewards' decisions.")
 app.add_typer(model_app, name="model")
 

@@ -1,7 +1,10 @@
 """The data stewards' review page: one self-contained HTML file per batch, plus a corrections.csv.
 
-No server, no CDN: CSS, JS and the charts (SVG drawn here) are inline, field crops are inline
-base64 PNGs cut from the source scans (``extract.crops``; private areas never). At the top, a
+No server, no CDN: CSS, JS and the charts (SVG drawn here) are inline; field crops, cut from the
+source scans (``extract.crops``; private areas never), are PNG files in ``crops/`` beside the page
+(not base64 inside it), and the flagged forms are split into pages of ``per_page`` forms
+(``review.html``, ``review-2.html``, ...), so no page grows with the batch. For a large batch, the
+review web app (``pindai review serve``) is the tool. At the top, a
 batch overview (status by kab/kota, confidence distribution, most frequently broken rules); then one
 card per flagged form with, for each doubtful field, its crop beside the reading, the per-box
 probabilities, the alternatives, the bubble reading, the arithmetic's suggestion or correction and
@@ -31,6 +34,7 @@ from transform.rules import RULE_CATALOG, is_flagging, rule_number
 
 STATUS_COLOURS = {"verified": "#2e7d32", "needs_review": "#f9a825", "rejected": "#c62828", "failed": "#6a1b9a"}
 E = html.escape
+PER_PAGE = 50  # flagged forms per page of the static export
 
 
 def load_records(release_dir: Path) -> list[FormRecord]:
@@ -214,8 +218,10 @@ def form_card(form: FormRecord, crops: dict[str, str], names: dict[str, str] | N
             + "</article>")
 
 
-def collect_crops(forms: list[FormRecord], source_root: Path | None) -> dict[tuple[str, str, str], str]:
-    """(region, form type, field) -> data URL of the crop, decoding each source page once."""
+def collect_crops(forms: list[FormRecord], source_root: Path | None, crops_dir: Path | None = None
+                  ) -> dict[tuple[str, str, str], str]:
+    """(region, form type, field) -> the crop's URL, decoding each source page once: a file under
+    ``crops_dir`` (URL relative to its parent), or a data URL when ``crops_dir`` is None."""
     want: dict[tuple[str, int], list[tuple[FormRecord, int, dict[str, list[str]]]]] = defaultdict(list)
     for f in forms:
         doubt = doubtful_fields(f)
@@ -240,7 +246,14 @@ def collect_crops(forms: list[FormRecord], source_root: Path | None) -> dict[tup
             page = load_layout(f.form_type).pages[page_no - 1]
             reg = next(p.registration for p in f.pages if p.file == file and p.page_index == index)
             for fid, crop in field_crops(img.gray, reg.homography, page, fids, bubbles=True).items():
-                out[(f.region_code, f.form_type.value, fid)] = _b64(crop)
+                key = (f.region_code, f.form_type.value, fid)
+                if crops_dir is None:
+                    out[key] = _b64(crop)
+                    continue
+                name = f"{f.region_code}_{f.form_type.value}_{fid.replace('#', '-')}.png"
+                crops_dir.mkdir(parents=True, exist_ok=True)
+                (crops_dir / name).write_bytes(png_bytes(crop))
+                out[key] = f"{crops_dir.name}/{name}"
     return out
 
 
@@ -260,7 +273,7 @@ padding:1px 6px;font-size:12px}.issues{margin:4px 0 8px;padding-left:18px}.issue
 .fields img.bub{max-height:150px}
 .v{font-size:20px;font-weight:700}.box{display:inline-block;font:11px monospace;background:#f1f8e9;
 margin:1px;padding:0 3px;border-radius:3px}.box.low{background:#ffebee}.corr{color:#1565c0}.sugg{color:#6a1b9a}
-[hidden]{display:none!important}
+[hidden]{display:none!important}.pager{margin:8px 0}.pager a,.pager b{padding:0 4px}
 """
 
 _JS = """
@@ -295,10 +308,27 @@ def _options(values: list[str], labels: dict[str, str] | None = None) -> str:
     return "".join(f'<option value="{E(v)}">{E(labels.get(v, v))}</option>' for v in values)
 
 
+def page_name(n: int) -> str:
+    return "review.html" if n == 1 else f"review-{n}.html"
+
+
+def _pager(n: int, pages: int) -> str:
+    if pages <= 1:
+        return ""
+    links = " ".join(f"<b>{k}</b>" if k == n else f'<a href="{page_name(k)}">{k}</a>' for k in range(1, pages + 1))
+    return f'<nav class="pager">pages: {links}</nav>'
+
+
 def render_html(forms: list[FormRecord], crops: dict[tuple[str, str, str], str], title: str,
-                names: dict[str, str] | None = None) -> str:
+                names: dict[str, str] | None = None, page: int = 1, per_page: int | None = None) -> str:
+    """Page ``page`` (1-based) of the review: the overview of every form, then ``per_page`` flagged
+    forms (all of them when None)."""
     names = names or {}
     flagged = sorted((f for f in forms if _flagged(f)), key=lambda f: (f.region_code, f.form_type.value))
+    pages = max(1, -(-len(flagged) // per_page)) if per_page else 1
+    total = len(flagged)
+    if per_page:
+        flagged = flagged[(page - 1) * per_page:page * per_page]
     rules = sorted({r for f in flagged for r in _broken(f)}, key=lambda r: (rule_number(r) or 99, r))
     regions = sorted({f.region_code[:4] for f in flagged})
     reasons = sorted({r.value for f in flagged for r in f.reasons})
@@ -318,29 +348,31 @@ def render_html(forms: list[FormRecord], crops: dict[tuple[str, str, str], str],
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>'
             f'<body><header><h1>{E(title)}</h1><div>Periksa formulir yang ditandai · review the flagged forms; '
             f'enter decisions in <code>corrections.csv</code> (same folder)</div></header><main>'
-            f'{overview(forms, names)}<h2>Flagged forms ({len(flagged)})</h2>{filters}'
-            f'<div id="forms">{cards or "<p>Nothing to review.</p>"}</div></main>'
+            f'{overview(forms, names)}<h2>Flagged forms ({total})</h2>{_pager(page, pages)}{filters}'
+            f'<div id="forms">{cards or "<p>Nothing to review.</p>"}</div>{_pager(page, pages)}</main>'
             f'<script>{_JS}</script></body></html>')
 
 
 def export_review(release_dir: Path, out_dir: Path, source_root: Path | None = None,
-                  register: RegisterSource = None) -> Path:
-    """Write ``review.html`` and ``corrections.csv`` for the release in ``release_dir`` into
-    ``out_dir``; crops come from ``source_root`` (default: the run's ``input_dir``). Returns the
-    HTML path. A missing source file only loses its crops."""
+                  register: RegisterSource = None, per_page: int = PER_PAGE) -> Path:
+    """Write ``review.html`` (and ``review-N.html`` past ``per_page`` flagged forms), the crops
+    (``crops/*.png``) and ``corrections.csv`` for the release in ``release_dir`` into ``out_dir``;
+    crops come from ``source_root`` (default: the run's ``input_dir``). Returns the first page's
+    path. A missing source file only loses its crops."""
     release_dir, out_dir = Path(release_dir), Path(out_dir)
     run = json.loads((release_dir / "run.json").read_text("utf-8")) if (release_dir / "run.json").is_file() else {}
     if source_root is None and run.get("input_dir"):
         source_root = Path(run["input_dir"])
     forms = load_records(release_dir)
     flagged = [f for f in forms if _flagged(f)]
-    crops = collect_crops(flagged, source_root)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    crops = collect_crops(flagged, source_root, out_dir / "crops")
     reg = load_register(register)
     names = reg.id2name if reg is not None else {}
     title = f"pindai review · release {run.get('release_id', release_dir.name)}"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    page = out_dir / "review.html"
-    page.write_text(render_html(forms, crops, title, names), "utf-8")
+    pages = max(1, -(-len(flagged) // per_page))
+    for n in range(1, pages + 1):
+        (out_dir / page_name(n)).write_text(render_html(forms, crops, title, names, n, per_page), "utf-8")
     write_template(forms, out_dir / "corrections.csv")
-    return page
+    return out_dir / page_name(1)
 

@@ -93,8 +93,9 @@ def test_page_has_overview_crops_and_template(exported: Path) -> None:
     assert "http://" not in text and "https://" not in text  # self-contained: no CDN, no server
     cards = re.findall(r'<article class="form"[^>]*data-code="(\d+)"', text)
     assert TPS not in cards and "3273010001005" in cards and "3273020002001" in cards
-    crops = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
-    assert len(crops) >= 4
+    crops = re.findall(r'src="(crops/[0-9A-Za-z_.-]+\.png)"', text)
+    assert len(crops) >= 4 and "data:image" not in text  # crops are files beside the page, not inline
+    assert all((exported.parent / c).is_file() for c in crops)
     rows = list(csv.DictReader(open(exported.parent / "corrections.csv")))
     assert list(rows[0]) == ["region_code", "form_type", "field_id", "old_value", "new_value", "reviewer", "reason"]
     fields = {(r["region_code"], r["field_id"]) for r in rows}
@@ -141,6 +142,18 @@ def test_page_renders_and_filters_in_chromium(exported: Path, tmp_path: Path) ->
     img = cv2.imread(str(shot))
     assert img is not None and img.shape[1] == 1280
     assert img.std() > 10  # not a blank page
+
+
+def test_pages_do_not_grow_with_the_batch(release: Path, tmp_path: Path) -> None:
+    first = export_review(release, tmp_path / "paged", per_page=1)
+    pages = sorted(p.name for p in first.parent.glob("review*.html"))
+    assert pages == ["review-2.html", "review.html"]  # two flagged forms, one per page
+    for name in pages:
+        text = (first.parent / name).read_text()
+        assert len(re.findall(r'<article class="form"', text)) == 1
+        assert 'href="review-2.html"' in text or 'href="review.html"' in text
+    rows = list(csv.DictReader(open(first.parent / "corrections.csv")))
+    assert {r["region_code"] for r in rows} == {"3273010001005", "3273020002001"}  # one CSV for every page
 
 
 def test_missing_sources_only_lose_their_crops(release: Path, tmp_path: Path) -> None:
