@@ -1,11 +1,13 @@
 """The review app in headless Chromium (Selenium, Debian's chromium-driver): a steward signs in and
 decides 5 fields by keyboard, a second steward does not get the leased form, a supervisor publishes,
-and the new release holds the 5 decisions under the steward's pseudonym. Saves the screenshots in
-docs/ (review-queue.png, review-field.png)."""
+and the new release holds the 5 decisions under the steward's pseudonym. Saves the screenshots
+(review-queue.png, review-field.png) in a temporary folder, or in docs/ (the README's pictures) when
+PINDAI_SCREENSHOTS=docs: a test run leaves the work tree as it was."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -20,6 +22,8 @@ from review import db
 from review.db import default_url
 
 ROOT = Path(__file__).resolve().parents[2]
+SHOTS = (ROOT / "docs" if os.environ.get("PINDAI_SCREENSHOTS") == "docs"
+         else Path(tempfile.mkdtemp(prefix="pindai-shots-")))
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -122,7 +126,7 @@ def test_stewards_and_supervisor_in_chromium(scanned_release: Path, browser, tmp
         _wait(lambda: drv.execute_script("var i = document.getElementById('f-crop'); "
                                          "return i.complete && i.naturalWidth"), what="the next crop")
         time.sleep(0.3)
-        drv.save_screenshot(str(ROOT / "docs" / "review-field.png"))
+        drv.save_screenshot(str(SHOTS / "review-field.png"))
 
         # a second steward does not get the form siti holds
         other, _ = srv.login("budi")
@@ -137,7 +141,7 @@ def test_stewards_and_supervisor_in_chromium(scanned_release: Path, browser, tmp
         drv.find_element(By.CSS_SELECTOR, "form[action='/logout'] button").click()
         _wait(lambda: drv.find_elements(By.ID, "login-form"), what="the sign-in page")
         _sign_in(drv, srv.url, "rina")
-        drv.save_screenshot(str(ROOT / "docs" / "review-queue.png"))
+        drv.save_screenshot(str(SHOTS / "review-queue.png"))
         drv.find_element(By.ID, "publish").click()
         notice = _wait(lambda: drv.find_elements(By.ID, "notice"), 120, "the publication")[0].text
         assert "published 5 decisions" in notice
