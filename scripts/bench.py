@@ -1198,7 +1198,7 @@ def main(argv: list[str] | None = None) -> int:
     results = BENCH / ("last-run-quick.json" if a.quick else "last-run.json")
     out = a.out or (BENCH / "BENCHMARKS-quick.md" if a.quick else REPO / "BENCHMARKS.md")
     if a.render_only:
-        out.write_text(render(json.loads(results.read_text())), "utf-8")
+        out.write_text(render(json.loads(results.read_text())) + kept_tail(out), "utf-8")
         log(f"wrote {out} from {results}")
         return 0
     sizes = QUICK if a.quick else FULL
@@ -1226,9 +1226,24 @@ def main(argv: list[str] | None = None) -> int:
     tmp.write_text(json.dumps(r, indent=1, default=_json_default))
     tmp.replace(results)
     r = json.loads(results.read_text())
-    out.write_text(render(r), "utf-8")
+    out.write_text(render(r) + kept_tail(out), "utf-8")
     log(f"wrote {out} ({r['total_seconds'] / 60:.1f} min)")
     return 0
+
+
+# Figures measured by their own commands (the review app's benchmark, the report, registration on
+# photo-hard pages, the renderings) sit below this line in BENCHMARKS.md; the bench keeps them as
+# they are, so one file holds every figure with its command.
+KEPT_MARKER = "<!-- Below: measured by other commands; make bench keeps this part as it is. -->"
+
+
+def kept_tail(out: Path) -> str:
+    """The part of ``out`` from KEPT_MARKER on (empty when there is none)."""
+    if not out.exists():
+        return ""
+    text = out.read_text("utf-8")
+    at = text.find(KEPT_MARKER)
+    return "" if at < 0 else "\n" + text[at:]
 
 
 def _json_default(o: object) -> object:
