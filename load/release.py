@@ -164,8 +164,8 @@ def publish(result: BatchResult, releases_dir: Path, input_dir: Path | None = No
             pipeline_version=result.pipeline_version, model_version=result.model_version,
             provinces=sorted(selected) if selected is not None else None,
             base_release=parent.name if parent is not None else None,
-            tps_register=({"source": reg.source, "sha256": reg.sha256, "tps": reg.expected_tps("")}
-                      if reg is not None else None),
+            tps_register=({"source": reg_ref.source, "sha256": reg_ref.sha256, "tps": reg_ref.tps}
+                          if reg_ref is not None else None),
             tables=infos, files=list(files), inputs=_inputs(ctx, release_id, base_manifest, selected),
             lineage=lineage,
         )
@@ -201,7 +201,9 @@ def _copy_register(reg: Register | None, staging: Path, parent: Path | None) -> 
             shutil.copyfile(src, dst)
     else:  # given as parsed data: its content, as a file the catalogue reads back
         _write_text(dst, json.dumps({"id2name": reg.id2name, "tps": reg.tps}, ensure_ascii=False))
-    ref = RegisterRef(source=reg.source, sha256=reg.sha256, tps=reg.expected_tps(""), path=reg.path)
+    # given as parsed data, it has no file: its copy is what a later release reads, so its hash names it
+    ref = RegisterRef(source=reg.source, sha256=reg.sha256 or sha256_file(dst), tps=reg.expected_tps(""),
+                      path=reg.path)
     if parent is not None and src is not None and src.parent == parent.resolve():
         # carried from the parent: name where it came from first, not the parent's copy
         try:

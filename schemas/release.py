@@ -17,7 +17,7 @@ class ManifestFile(BaseModel):
     """One file of a release, relative to the release folder (POSIX separators)."""
 
     path: str
-    kind: FileKind  # table: Parquet data; metadata: README/datapackage; internal: run.json, records.jsonl
+    kind: FileKind  # table: Parquet; metadata: README/datapackage; internal: run.json, records.jsonl, ledger, register
     table: str | None = None
     province_code: str | None = None  # the hive partition, for partitioned tables
     rows: int | None = None  # Parquet rows (tables) or lines (records.jsonl)
