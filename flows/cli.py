@@ -90,7 +90,9 @@ def run(
         help="TPS register (kpu2024-wilayah-tps.json format): region names, coverage, recap checks")] = None,
     dask_address: Annotated[str | None, typer.Option(help="read on a Dask cluster (tcp://host:port)")] = None,
 ) -> None:
-    """Read every form in INPUT_DIR and publish a release (Parquet per province) under --out."""
+    """Read every form in INPUT_DIR and publish a release (Parquet per province) under --out. The
+    release starts from the latest one's state: its corrections, and its register unless --register."""
+    from load.catalogue import CatalogueError
     from schemas.settings import Settings
 
     if not input_dir.is_dir():
@@ -125,6 +127,9 @@ def run(
                 if cache:
                     settings.cache_dir = str(out / ".cache")
                 _, release = run_pipeline(input_dir, out, settings, progress, register=register)
+        except CatalogueError as exc:  # the parent release, whose state the new one starts from
+            console.print(f"[red]error:[/] {escape(str(exc))}; the previous release and 'latest' are unchanged")
+            raise typer.Exit(EXIT_INPUT) from exc
         except OSError as exc:
             console.print(f"[red]error:[/] could not write the release under {escape(str(out))}: {escape(str(exc))}")
             console.print("the previous release and 'latest' are unchanged")

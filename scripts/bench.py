@@ -281,7 +281,7 @@ def child_pipeline(spec: dict) -> dict:
     """run_pipeline's body (flows.pipeline), with a timer around each step."""
     from extract.plan import plan_batch
     from flows.pipeline import finish, process_plan
-    from load.release import publish
+    from load.lineage import publish_from_parent
     from schemas.settings import Settings
 
     settings = Settings.from_env(workers=spec["workers"])
@@ -293,7 +293,7 @@ def child_pipeline(spec: dict) -> dict:
     t2 = time.perf_counter()
     result = finish(plan, outcomes)
     t3 = time.perf_counter()
-    release = publish(result, rel, inp)
+    release = publish_from_parent(result, rel, inp, "run")
     t4 = time.perf_counter()
     statuses: dict[str, int] = defaultdict(int)
     for f in result.forms:
