@@ -10,7 +10,7 @@ from prefect import flow
 
 from flows.digitize import digitize_batch
 from load.catalogue import open_release
-from load.lineage import publish_corrections, publish_from_parent
+from load.lineage import publish_corrections, publish_from_parent, register_in_force
 from schemas.register import load_register
 from schemas.settings import Settings
 from transform.reconcile import with_cross_form_tables
@@ -64,6 +64,9 @@ def publish_release(source_release: str, releases_dir: str, provinces: list[str]
                     register_file: str | None = None) -> dict:
     """Publish the forms of an existing release (e.g. another operator's batch) into ``releases_dir``;
     with ``provinces``, only those provinces, carrying every other province of the current release over."""
-    result = with_cross_form_tables(open_release(Path(source_release)).result(), load_register(register_file))
-    new = publish_from_parent(result, releases_dir, None, "publish", register_file, provinces)
+    register = load_register(register_in_force(releases_dir, register_file))
+    source = open_release(Path(source_release))
+    result = with_cross_form_tables(source.result(), register)
+    # the source's decisions become state here too: a later re-read of its files keeps them
+    new = publish_from_parent(result, releases_dir, None, "publish", register, provinces, added=source.ledger)
     return {"release": str(new)}

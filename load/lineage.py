@@ -77,13 +77,16 @@ def carry_forward(result: BatchResult, parent: Release | None, register: Registe
 
 def publish_from_parent(result: BatchResult, releases_dir: Path | str, input_dir: Path | str | None,
                         command: Command, register: RegisterSource = None,
-                        provinces: list[str] | None = None) -> Path:
+                        provinces: list[str] | None = None, added: list[LedgerEntry] | None = None) -> Path:
     """Publish a freshly read (or republished) ``result`` as the next release of ``releases_dir``,
-    starting from its parent's state. ``register``: as given by the operator (None: the parent's)."""
+    starting from its parent's state. ``register``: as given by the operator (None: the parent's).
+    ``added``: ledger entries to take on besides the parent's (those it has already are skipped)."""
     releases_dir = Path(releases_dir)
     parent = open_latest(releases_dir)
     reg = load_register(register_in_force(releases_dir, register))
-    result, ledger, summary = carry_forward(result, parent, reg)
+    known = {e.model_dump_json() for e in parent.ledger} if parent is not None else set()
+    added = [e for e in added or [] if e.model_dump_json() not in known]
+    result, ledger, summary = carry_forward(result, parent, reg, added)
     lineage = Lineage(command=command, corrections=summary, policy_version=policy_version())
     # absolute: a later command run from another folder reads the same batch
     return publish(result, releases_dir, Path(input_dir).resolve() if input_dir else None, register=reg,
