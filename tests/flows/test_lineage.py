@@ -189,6 +189,9 @@ def _life(base: Path, cwd: Path, monkeypatch: pytest.MonkeyPatch, relative: bool
     assert rel.manifest.lineage.command == "rerun-failed"
     assert not [f for f in rel.run.files if f.status.value == "failed"] and len(rel.records) == 5
     assert json.loads((rel.path / "manifest.json").read_text())["lineage"]["policy_version"]
+    status = _cli("status", p(work / "releases"))
+    assert f"made by rerun-failed from {rel.manifest.base_release}" in status
+    assert "register tps-register.json; corrections in force 2" in status
 
 
 def test_life_of_a_batch(prefect_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
