@@ -114,3 +114,13 @@ def test_a_register_given_as_data_is_kept_and_carried(tmp_path: Path) -> None:
     a, b = open_release(first).manifest.lineage, open_release(second).manifest.lineage
     assert a.tps_register.sha256 and b.tps_register.sha256 == a.tps_register.sha256
     assert b.tps_register.carried_from == "r1" and open_release(second).manifest.tps_register["source"] is None
+
+
+def test_a_new_register_replaces_the_one_in_force(releases: Path, tmp_path: Path) -> None:
+    first = open_release(releases)
+    other = tmp_path / "register-2025.json"
+    other.write_text(json.dumps({**REGISTER, "id2name": {**REGISTER["id2name"], "0101": "KAB SATU BARU"}}))
+    new = open_release(publish_from_parent(sample_batch(), releases, None, "run", str(other)))
+    ref = new.manifest.lineage.tps_register
+    assert (ref.source, ref.carried_from) == ("register-2025.json", None)
+    assert ref.sha256 != first.manifest.lineage.tps_register.sha256 and new.register().name("0101") == "KAB SATU BARU"
