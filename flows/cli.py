@@ -196,6 +196,9 @@ def review_apply(
     rep = res["report"]
     out.print(f"applied {len(rep['applied'])} correction(s) to {len(rep['forms_changed'])} form(s); "
               f"newly verified {len(rep['newly_verified'])}, still flagged {len(rep['still_flagged'])}")
+    if res["noop_lines"]:
+        out.print(f"  {len(res['noop_lines'])} row(s) decide what is decided already (line(s) "
+                  f"{', '.join(map(str, res['noop_lines']))}): not applied again")
     out.print(f"new release: {res['release']} (from {res['base_release']})")
     stored = res.get("reviewed") or {}
     out.print(f"labelled crops: {stored.get('boxes', 0)} box(es) of {stored.get('fields', 0)} field(s) stored in "
