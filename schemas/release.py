@@ -91,6 +91,7 @@ class LedgerEntry(BaseModel):
     at: str
     reason: str = ""
     confirmation: bool = False  # new == old: the steward confirmed the reading
+    kind: str = ""  # what the paper shows (confirm | misread | officer_slip), when the CSV said it
     source: str = ""  # the corrections CSV's file name, or the review session that published it
     release_id: str  # the release that first applied it
 

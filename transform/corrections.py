@@ -294,7 +294,8 @@ def ledger_entries(applied: list[AppliedCorrection], at: str, source: str, relea
     (a pseudonym: releases never carry a person's name)."""
     return [LedgerEntry(region_code=e.region_code, form_type=e.form_type, field_id=e.field_id, old=e.old, new=e.new,
                         reviewer=name(e.reviewer), at=at, reason=e.reason, confirmation=e.confirmation,
-                        source=source, release_id=release_id) for e in applied]
+                        kind=str(getattr(e, "kind", "") or ""), source=source, release_id=release_id)
+            for e in applied]
 
 
 def apply_ledger(records: list[FormRecord], ledger: list[LedgerEntry], register: RegisterSource = None,
