@@ -35,6 +35,7 @@ class CatalogueProblem(StrEnum):
     RECORDS = "records_unreadable"
     LEDGER = "ledger_unreadable"
     REGISTER = "register_unreadable"
+    REGISTER_NOT_KEPT = "register_not_kept"  # made with a register before releases kept a copy
 
     @property
     def message(self) -> str:
@@ -49,6 +50,8 @@ _MESSAGES = {
     CatalogueProblem.RECORDS: "the release's records.jsonl is missing or damaged",
     CatalogueProblem.LEDGER: "the release's corrections.jsonl is damaged",
     CatalogueProblem.REGISTER: "the register copy of the release is missing or damaged",
+    CatalogueProblem.REGISTER_NOT_KEPT: "the release was made with a register but keeps no copy of it "
+    "(written before releases did): give the register again with --register",
 }
 
 
@@ -168,7 +171,12 @@ class Release:
     @property
     def register_path(self) -> Path | None:
         """The copy of the register this release was made with, if it holds one."""
-        ref = self.manifest.lineage.tps_register if self.manifest.lineage else None
+        if self.manifest.lineage is None:
+            if self.manifest.tps_register:  # never lose a register silently: ask for it
+                raise ReleaseUnreadable(CatalogueProblem.REGISTER_NOT_KEPT, self.path,
+                                        f"it was {self.manifest.tps_register.get('source')}")
+            return None
+        ref = self.manifest.lineage.tps_register
         if ref is None:
             return None
         path = self.path / ref.file

@@ -124,3 +124,17 @@ def test_a_new_register_replaces_the_one_in_force(releases: Path, tmp_path: Path
     ref = new.manifest.lineage.tps_register
     assert (ref.source, ref.carried_from) == ("register-2025.json", None)
     assert ref.sha256 != first.manifest.lineage.tps_register.sha256 and new.register().name("0101") == "KAB SATU BARU"
+
+
+def test_a_release_without_its_register_copy_asks_for_it(releases: Path) -> None:
+    """A release written before releases kept their register names it but has no copy: a later
+    release must not silently drop it."""
+    rel = open_release(releases)
+    manifest = json.loads((rel.path / "manifest.json").read_text())
+    del manifest["lineage"]
+    os.unlink(rel.path / "manifest.json")
+    (rel.path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ReleaseUnreadable) as exc:
+        publish_from_parent(sample_batch(), releases, None, "run")
+    assert exc.value.problem == CatalogueProblem.REGISTER_NOT_KEPT and "--register" in str(exc.value)
+    assert open_release(releases).id == rel.id
