@@ -198,7 +198,6 @@ def test_life_of_a_batch(prefect_server, tmp_path: Path, monkeypatch: pytest.Mon
     _life(tmp_path, tmp_path, monkeypatch, relative=False)
 
 
-@pytest.mark.slow
 def test_life_of_a_batch_with_relative_paths_from_other_folders(prefect_server, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     _life(tmp_path, tmp_path, monkeypatch, relative=True)
