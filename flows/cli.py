@@ -443,7 +443,7 @@ def rerun_failed_cmd(
         raise typer.Exit(EXIT_INPUT) from exc
     if not res["published"]:
         out.print(f"nothing failed in {escape(Path(res['release']).name)}: nothing to read again; "
-                  "no release published, latest unchanged")
+                  "no release published, latest unchanged (new files are read by `pindai run`)")
         return
     _print_summary(Path(res["release"]), time.perf_counter() - t0)
 

@@ -90,7 +90,7 @@ def publish_from_parent(result: BatchResult, releases_dir: Path | str, input_dir
     lineage = Lineage(command=command, corrections=summary, policy_version=policy_version())
     # absolute: a later command run from another folder reads the same batch
     return publish(result, releases_dir, Path(input_dir).resolve() if input_dir else None, register=reg,
-                   provinces=provinces, ledger=ledger, lineage=lineage)
+                   provinces=provinces, ledger=ledger, lineage=lineage, parent_id=parent.id if parent else None)
 
 
 # --------------------------------------------------------------------------- corrections
@@ -147,7 +147,8 @@ def publish_corrections(releases_dir: Path | str, corrections: Path | str | list
     result, ledger, summary = carry_forward(parent.result(), parent, reg, new)
     report = correction_report(records, result.forms, effective, skipped, source or str(path), at)
     lineage = Lineage(command="review-apply", corrections=summary, policy_version=policy_version())
-    out = publish(result, releases_dir, parent.input_dir, release_id, register=reg, ledger=ledger, lineage=lineage)
+    out = publish(result, releases_dir, parent.input_dir, release_id, register=reg, ledger=ledger, lineage=lineage,
+                  parent_id=parent.id)
     stored = _store_crops(parent, result, report) if store_crops else None
     return CorrectionsOutcome(published=True, release=str(out), base_release=parent.id, report=report,
                               noop_lines=noop, reviewed=stored,

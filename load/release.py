@@ -69,7 +69,8 @@ def publish(result: BatchResult, releases_dir: Path, input_dir: Path | None = No
             release_id: str | None = None, *, register: RegisterSource = None,
             provinces: Iterable[str] | None = None,
             tables: Mapping[str, TableSpec] | None = None,
-            ledger: list[LedgerEntry] | None = None, lineage: Lineage | None = None) -> Path:
+            ledger: list[LedgerEntry] | None = None, lineage: Lineage | None = None,
+            parent_id: str | None | bool = False) -> Path:
     """Write ``result`` as a new release under ``releases_dir`` and move ``latest`` to it.
 
     ``register``: the TPS register (path or loaded; optional) for region names and the D.Hasil
@@ -80,7 +81,9 @@ def publish(result: BatchResult, releases_dir: Path, input_dir: Path | None = No
     nothing. ``tables``: the table specs (default: every release table).
     ``ledger``: the corrections in force (written as ``corrections.jsonl``; the caller has applied
     them to ``result``, ``load.lineage`` does). ``lineage``: the command and corrections summary;
-    the parent, register, versions and ledger size are filled in here.
+    the parent, register, versions and ledger size are filled in here. ``parent_id``: the release
+    ``ledger`` was taken from (None: none); if ``latest`` moved meanwhile, ``CarryOverError`` and
+    nothing is published (False: not checked).
     Returns the release folder. Raises on any failure, leaving the previous state untouched.
     """
     now = datetime.now(UTC)
@@ -95,6 +98,9 @@ def publish(result: BatchResult, releases_dir: Path, input_dir: Path | None = No
     if final.exists() or final.is_symlink():
         raise FileExistsError(f"release {release_id} exists already; releases are immutable")
     parent = latest(releases_dir)
+    if parent_id is not False and (parent.name if parent is not None else None) != parent_id:
+        raise CarryOverError(f"'latest' moved to {parent.name if parent else 'nothing'} while this release was made "
+                             f"from {parent_id or 'nothing'}: run the command again")
     base = parent if selected is not None else None
     base_manifest = None
     if base is not None:

@@ -138,3 +138,13 @@ def test_a_release_without_its_register_copy_asks_for_it(releases: Path) -> None
         publish_from_parent(sample_batch(), releases, None, "run")
     assert exc.value.problem == CatalogueProblem.REGISTER_NOT_KEPT and "--register" in str(exc.value)
     assert open_release(releases).id == rel.id
+
+
+def test_latest_moving_meanwhile_publishes_nothing(releases: Path) -> None:
+    from load.release import CarryOverError
+
+    first = open_release(releases)
+    second = publish(sample_batch(), releases, register=REGISTER)  # another publication in between
+    with pytest.raises(CarryOverError, match="moved"):
+        publish(sample_batch(), releases, ledger=first.ledger, parent_id=first.id)
+    assert open_release(releases).path == second
