@@ -93,6 +93,7 @@ def run(
     """Read every form in INPUT_DIR and publish a release (Parquet per province) under --out. The
     release starts from the latest one's state: its corrections, and its register unless --register."""
     from load.catalogue import CatalogueError
+    from load.release import CarryOverError
     from schemas.settings import Settings
 
     if not input_dir.is_dir():
@@ -127,7 +128,7 @@ def run(
                 if cache:
                     settings.cache_dir = str(out / ".cache")
                 _, release = run_pipeline(input_dir, out, settings, progress, register=register)
-        except CatalogueError as exc:  # the parent release, whose state the new one starts from
+        except (CatalogueError, CarryOverError) as exc:  # the parent release, whose state the new one starts from
             console.print(f"[red]error:[/] {escape(str(exc))}; the previous release and 'latest' are unchanged")
             raise typer.Exit(EXIT_INPUT) from exc
         except OSError as exc:
