@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections import Counter, defaultdict
@@ -91,7 +90,10 @@ def run(
         help="TPS register (kpu2024-wilayah-tps.json format): region names, coverage, recap checks")] = None,
     dask_address: Annotated[str | None, typer.Option(help="read on a Dask cluster (tcp://host:port)")] = None,
 ) -> None:
-    """Read every form in INPUT_DIR and publish a release (Parquet per province) under --out."""
+    """Read every form in INPUT_DIR and publish a release (Parquet per province) under --out. The
+    release starts from the latest one's state: its corrections, and its register unless --register."""
+    from load.catalogue import CatalogueError
+    from load.release import CarryOverError
     from schemas.settings import Settings
 
     if not input_dir.is_dir():
@@ -126,6 +128,9 @@ def run(
                 if cache:
                     settings.cache_dir = str(out / ".cache")
                 _, release = run_pipeline(input_dir, out, settings, progress, register=register)
+        except (CatalogueError, CarryOverError) as exc:  # the parent release, whose state the new one starts from
+            console.print(f"[red]error:[/] {escape(str(exc))}; the previous release and 'latest' are unchanged")
+            raise typer.Exit(EXIT_INPUT) from exc
         except OSError as exc:
             console.print(f"[red]error:[/] could not write the release under {escape(str(out))}: {escape(str(exc))}")
             console.print("the previous release and 'latest' are unchanged")
@@ -146,13 +151,15 @@ def review_export(
 ) -> None:
     """Write a self-contained HTML page of every flagged form (crops, readings, alternatives, broken
     rules) and a corrections.csv template to fill in."""
-    from load.reopen import resolve_release
+    from load.catalogue import open_release
     from schemas.register import load_register
     from transform.review import export_review
 
     try:
-        html = export_review(resolve_release(release), out_dir, source, register=load_register(register))
-    except FileNotFoundError as exc:
+        rel = open_release(release)
+        reg = load_register(register) if register else rel.register()
+        html = export_review(rel, out_dir, source, register=reg)
+    except (FileNotFoundError, ValueError) as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(EXIT_INPUT) from exc
     out.print(f"review page: {html}\ncorrections template: {html.parent / 'corrections.csv'}")
@@ -165,9 +172,10 @@ def review_apply(
         "releases"),
     reviewer: Annotated[str, typer.Option(help="who reviewed (used where the CSV's reviewer column is empty)")]
     = "steward",
-    register: Annotated[Path | None, typer.Option(help="TPS register")] = None,
+    register: Annotated[Path | None, typer.Option(help="TPS register (default: the latest release's)")] = None,
 ) -> None:
-    """Apply a steward's corrections, re-validate, and publish a new release with the audit trail."""
+    """Apply a steward's corrections, re-validate, and publish a new release with the audit trail
+    (nothing is published when no row changes anything)."""
     from flows.maintenance import apply_corrections_flow
     from transform.corrections import CorrectionsError
 
@@ -180,13 +188,19 @@ def review_apply(
     except CorrectionsError as exc:
         console.print(f"[red]error:[/] {exc}\nnothing was applied")
         raise typer.Exit(EXIT_USAGE) from exc
-    except FileNotFoundError as exc:
-        console.print(f"[red]error:[/] {exc}")
+    except (FileNotFoundError, ValueError) as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_INPUT) from exc
+    if not res["published"]:
+        out.print(escape(res["message"]))
+        return
     rep = res["report"]
     out.print(f"applied {len(rep['applied'])} correction(s) to {len(rep['forms_changed'])} form(s); "
               f"newly verified {len(rep['newly_verified'])}, still flagged {len(rep['still_flagged'])}")
-    out.print(f"new release: {res['release']}")
+    if res["noop_lines"]:
+        out.print(f"  {len(res['noop_lines'])} row(s) decide what is decided already (line(s) "
+                  f"{', '.join(map(str, res['noop_lines']))}): not applied again")
+    out.print(f"new release: {res['release']} (from {res['base_release']})")
     stored = res.get("reviewed") or {}
     out.print(f"labelled crops: {stored.get('boxes', 0)} box(es) of {stored.get('fields', 0)} field(s) stored in "
               f"{escape(str(stored.get('store', '')))} ({stored.get('held_out_boxes', 0)} held out for evaluation)")
@@ -368,8 +382,8 @@ def eval_cmd(
     With --auto-verify-min-p / --pinned-min-p, the same readings are judged again under that
     verification policy first: how many more forms it would verify, and at what cost in silent
     errors (transform.validate.ValidationSettings holds the defaults and why)."""
+    from load.catalogue import resolve
     from load.evaluate import evaluate_release, format_report, save_report
-    from load.reopen import resolve_release
 
     if not truth.is_file():
         console.print(f"[red]error:[/] {truth} does not exist")
@@ -396,8 +410,8 @@ def eval_cmd(
                 return record
             return judge(record, policy)
     try:
-        report = evaluate_release(resolve_release(release), truth, rejudge=rejudge)
-    except FileNotFoundError as exc:
+        report = evaluate_release(resolve(release), truth, rejudge=rejudge)
+    except (FileNotFoundError, ValueError) as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(EXIT_INPUT) from exc
     out.print(format_report(report), markup=False, highlight=False)
@@ -414,12 +428,24 @@ def rerun_failed_cmd(
     input_dir: Annotated[Path | None, typer.Option(help="the batch folder (default: the one the last run read)")]
     = None,
     workers: Annotated[int, typer.Option(help="worker processes")] = 0,
+    register: Annotated[Path | None, typer.Option(
+        help="TPS register (default: the one the latest release was made with)")] = None,
 ) -> None:
-    """Read again the files that failed in the last run (everything else is reused)."""
+    """Read again the files that failed in the last run (everything else is reused); the new
+    release keeps the latest one's corrections and register. Nothing failed: nothing is published."""
     from flows.maintenance import rerun_failed
 
     t0 = time.perf_counter()
-    res = rerun_failed(str(releases), str(input_dir) if input_dir else None, workers or None)
+    try:
+        res = rerun_failed(str(releases), str(input_dir) if input_dir else None, workers or None,
+                           str(register.resolve()) if register else None)
+    except (FileNotFoundError, ValueError) as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(EXIT_INPUT) from exc
+    if not res["published"]:
+        out.print(f"nothing failed in {escape(Path(res['release']).name)}: nothing to read again; "
+                  "no release published, latest unchanged (new files are read by `pindai run`)")
+        return
     _print_summary(Path(res["release"]), time.perf_counter() - t0)
 
 
@@ -469,12 +495,12 @@ def report_cmd(
     kab/kota (verified / needs review / missing), coverage, D.Hasil against its C.Hasil, and the
     analysts' screens (turnout over DPT, outliers, last digits, round totals, 100% pairs). Changes
     no status."""
-    from load.reopen import resolve_release
+    from load.catalogue import resolve
     from load.report import write_report
 
     t0 = time.perf_counter()
     try:
-        path = write_report(resolve_release(release), out_dir, review_url)
+        path = write_report(resolve(release), out_dir, review_url)
     except FileNotFoundError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(EXIT_INPUT) from exc
@@ -489,13 +515,16 @@ def status(
     releases_dir: Annotated[Path, typer.Argument(help="releases folder (or one release)")] = Path("releases"),
 ) -> None:
     """What the last run did: counts per province and kab/kota, and every failure with its reason."""
-    run_json = _find_run_json(releases_dir)
-    if run_json is None:
-        console.print(f"[red]error:[/] no release found under {releases_dir}")
-        raise typer.Exit(EXIT_INPUT)
-    run_info = json.loads(run_json.read_text("utf-8"))
-    files = run_info["files"]
-    table = Table(title=f"release {run_info['release_id']} ({len(files)} files)")
+    from load.catalogue import open_release
+
+    try:
+        rel = open_release(releases_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        console.print(f"[red]error:[/] no release found under {escape(str(releases_dir))} ({escape(str(exc))})")
+        raise typer.Exit(EXIT_INPUT) from exc
+    files = [f.model_dump(mode="json") for f in rel.run.files]
+    lin = rel.manifest.lineage
+    table = Table(title=f"release {rel.id} ({len(files)} files)")
     cols = ["verified", "needs_review", "rejected", "failed"]
     for c in ["province", "kab/kota", "files", *cols]:
         table.add_column(c, justify="right" if c not in ("province", "kab/kota") else "left")
@@ -512,19 +541,17 @@ def status(
     for f in bad:
         # escape: a file named "[/].jpg" is data, not console markup
         out.print(f"  {f['status']:<9} {escape(f['file'])}: {', '.join(f['reasons'])} - {escape(f['detail'])}")
-
-
-def _find_run_json(path: Path) -> Path | None:
-    if (path / "run.json").exists():
-        return path / "run.json"
-    from load.release import latest_release
-
-    latest = latest_release(path)
-    return latest / "run.json" if latest and (latest / "run.json").exists() else None
+    if lin is not None:
+        reg = lin.tps_register
+        out.print(f"made by {lin.command} from {lin.base_release or '(first release)'}; register "
+                  f"{escape(reg.source or '?') if reg else 'none'}; corrections in force {lin.corrections.entries} "
+                  f"(+{lin.corrections.added}); model {escape(lin.model_version)}")
 
 
 def _print_summary(release: Path, seconds: float) -> None:
-    info = json.loads((release / "run.json").read_text("utf-8"))
+    from load.catalogue import open_release
+
+    info = open_release(release).run.model_dump(mode="json")
     s = info["summary"]
     fs = s["forms_by_status"]
     files = s["files_by_status"]

@@ -29,7 +29,7 @@ from extract.plan import BatchPlan, chunks, plan_batch
 from extract.pool import reading_pool
 from extract.process import process_chunk
 from flows.pipeline import finish, reading_settings
-from load.release import publish
+from load.lineage import publish_from_parent, register_in_force
 from schemas.records import BatchResult, FileOutcome, InputFile
 from schemas.settings import Settings
 
@@ -60,8 +60,9 @@ def validate_task(plan: BatchPlan, outcomes: list[FileOutcome], register_file: s
 
 
 @task(name="publish-release")
-def publish_task(result: BatchResult, releases_dir: str, input_dir: str | None, register_file: str | None) -> str:
-    return str(publish(result, Path(releases_dir), Path(input_dir) if input_dir else None, register=register_file))
+def publish_task(result: BatchResult, releases_dir: str, input_dir: str | None, register_file: str | None,
+                 command: str = "run") -> str:
+    return str(publish_from_parent(result, releases_dir, input_dir, command, register_file))
 
 
 def batch_summary_rows(result: BatchResult) -> list[dict]:
@@ -120,8 +121,11 @@ def read_all(plan: BatchPlan, settings: Settings, dask_address: str | None = Non
 @flow(name="digitize-batch", log_prints=False)
 def digitize_batch(input_dir: str, releases_dir: str, workers: int | None = None,
                    chunk_files: int | None = None, use_cache: bool = True,
-                   dask_address: str | None = None, register_file: str | None = None) -> dict:
-    """Read every form in ``input_dir`` and publish a release under ``releases_dir``.
+                   dask_address: str | None = None, register_file: str | None = None,
+                   command: str = "run") -> dict:
+    """Read every form in ``input_dir`` and publish a release under ``releases_dir``, starting from
+    the state of its latest release (``load.lineage``: corrections re-applied; its register when
+    ``register_file`` is None).
 
     Finished files are kept in ``releases_dir/.cache``: after a crash (or on an unchanged batch)
     the same command reuses them and only reads what is left.
@@ -134,11 +138,12 @@ def digitize_batch(input_dir: str, releases_dir: str, workers: int | None = None
     if use_cache:
         settings.cache_dir = str(Path(releases_dir) / ".cache")
     # The register file is read where it is used (validate, publish); its presence is enough here.
+    register_file = register_in_force(releases_dir, register_file)
     settings = reading_settings(settings, register_file is not None)
     plan = plan_task(input_dir)
     outcomes = read_all(plan, settings, dask_address)
     result = validate_task(plan, outcomes, register_file)
-    release = publish_task(result, releases_dir, input_dir, register_file)
+    release = publish_task(result, releases_dir, input_dir, register_file, command)
     rows = batch_summary_rows(result)
     create_table_artifact(table=rows, key="batch-summary",
                           description=f"pindai batch {input_dir}: files per kab/kota -> {release}")

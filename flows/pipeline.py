@@ -13,7 +13,7 @@ from pathlib import Path
 from extract.plan import BatchPlan, chunks, plan_batch
 from extract.pool import reading_pool
 from extract.process import default_reader, process_chunk
-from load.release import publish
+from load.lineage import publish_from_parent, register_in_force
 from schemas.records import BatchResult, FileOutcome
 from schemas.register import RegisterSource, load_register
 from schemas.settings import Settings
@@ -70,9 +70,10 @@ def reading_settings(settings: Settings, names: bool) -> Settings:
 
 def run_pipeline(input_dir: Path, releases_dir: Path, settings: Settings | None = None,
                  progress: Progress | None = None, register: RegisterSource = None) -> tuple[BatchResult, Path]:
-    register = load_register(register)  # read once, for validation and for the release
+    # read once, for validation and for the release; none given: the latest release's
+    register = load_register(register_in_force(releases_dir, register))
     settings = reading_settings(settings or Settings.from_env(), register is not None and bool(register.id2name))
     plan = plan_batch(input_dir)
     outcomes = process_plan(plan, settings, progress)
     result = finish(plan, outcomes, register, settings.learn.models_dir)
-    return result, publish(result, releases_dir, input_dir, register=register)
+    return result, publish_from_parent(result, releases_dir, input_dir, "run", register)

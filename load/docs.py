@@ -57,8 +57,12 @@ GUARANTEES = """\
   previous release unchanged (`carried_from` in the manifest).
 - Nothing personal: no names of people, no signatures, no images. Who corrected a number is
   `auto` or a steward pseudonym.
-- `run.json` (what the run did) and `records.jsonl` (full form records for the review loop) are
-  internal files, not analyst tables.
+- `run.json` (what the run did), `records.jsonl` (full form records for the review loop),
+  `corrections.jsonl` (the stewards' decisions in force, re-applied by every later release) and
+  `register.json` (the TPS register in force) are internal files, not analyst tables.
+- Every release names the release it was made from (`base_release`) and its `lineage` in the
+  manifest: the command, the register (file name, sha256), the corrections in force and added (from
+  which CSV or review session, by which steward pseudonyms), the model and policy versions.
 """
 
 
@@ -171,8 +175,11 @@ def readme(manifest: Manifest, specs: dict[str, TableSpec]) -> str:
         f"- pipeline version: {manifest.pipeline_version or 'unknown'}",
         f"- model version: {manifest.model_version or 'unknown'}",
         f"- provinces published by this run: {', '.join(manifest.provinces or []) or 'all'}",
-        f"- carried over from: {manifest.base_release or '-'}",
+        f"- made from release: {manifest.base_release or '- (the first release)'}"
+        + (f" by `pindai {manifest.lineage.command}`" if manifest.lineage else ""),
         f"- register: {(manifest.tps_register or {}).get('source') or 'none (names are null)'}",
+        *([f"- stewards' corrections in force: {manifest.lineage.corrections.entries} "
+           f"({manifest.lineage.corrections.added} added by this release)"] if manifest.lineage else []),
         f"- input files: {len(manifest.inputs)}",
         "",
         LAYOUT, GUARANTEES, "## Data dictionary", "",

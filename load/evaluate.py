@@ -105,20 +105,6 @@ class EvalReport(BaseModel):
 
 # --------------------------------------------------------------------------- loading
 
-def find_records(release: Path) -> Path:
-    """``records.jsonl`` of a release folder, or of ``latest`` in a releases folder."""
-    release = Path(release)
-    for cand in (release / "records.jsonl", release / "latest" / "records.jsonl"):
-        if cand.is_file():
-            return cand
-    raise FileNotFoundError(f"no records.jsonl in {release} (nor in {release / 'latest'})")
-
-
-def load_records(path: Path) -> list[FormRecord]:
-    with open(path, encoding="utf-8") as fh:
-        return [FormRecord.model_validate_json(line) for line in fh if line.strip()]
-
-
 def load_truth(path: Path) -> list[TruthForm]:
     with open(path, encoding="utf-8") as fh:
         return [TruthForm.model_validate_json(line) for line in fh if line.strip()]
@@ -212,12 +198,13 @@ def evaluate_release(release_dir: Path, truth_jsonl: Path,
 
     ``rejudge``: applied to every record before scoring (a what-if: the same readings judged under
     another verification policy); the release itself is never changed."""
-    records_path = find_records(Path(release_dir))
-    records = load_records(records_path)
+    from load.catalogue import open_release
+
+    release = open_release(Path(release_dir))
+    records = release.records
     if rejudge is not None:
         records = [rejudge(r) for r in records]
-    return score(records, load_truth(Path(truth_jsonl)),
-                 release=str(records_path.parent.resolve()), truth=str(Path(truth_jsonl)))
+    return score(records, load_truth(Path(truth_jsonl)), release=str(release.path), truth=str(Path(truth_jsonl)))
 
 
 # --------------------------------------------------------------------------- output

@@ -3,8 +3,11 @@
 ``RELEASES_DIR/<release_id>/<table>/province=pNN/part-0.parquet`` (``load.parquet_io.partition_folder``
 says why that folder name) plus ``manifest.json`` (every file with rows, bytes and sha256; versions;
 inputs), ``datapackage.json`` (Frictionless),
-``README.md`` (data dictionary), ``run.json`` (what the run did, for ``pindai status``) and
-``records.jsonl`` (full form records, for the review loop).
+``README.md`` (data dictionary), ``run.json`` (what the run did, for ``pindai status``),
+``records.jsonl`` (full form records, for the review loop), ``corrections.jsonl`` (the stewards'
+decisions in force: the ledger every later release re-applies) and ``register.json`` (a copy of
+the TPS register in force, when there is one; a hard link to the parent's when unchanged).
+``manifest.json`` names the parent release (``base_release``) and the release's ``lineage``.
 
 The release is written into a staging folder beside the releases and renamed into place in one
 step; ``latest`` (a symlink) moves only after that, so readers never see a half-written release
@@ -28,16 +31,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from load.catalogue import LATEST, LEDGER, MANIFEST, RECORDS, RUN, latest, read_manifest
 from load.docs import datapackage, readme
 from load.parquet_io import partition_path, sha256_file, write_partitioned
 from load.tables import Context, TableSpec, make_context, pseudonym, table_specs
 from schemas.records import BatchResult, FormRecord
-from schemas.register import RegisterSource, load_register
-from schemas.release import Manifest, ManifestFile, ManifestInput, TableInfo
+from schemas.register import Register, RegisterSource, load_register
+from schemas.release import LedgerEntry, Lineage, Manifest, ManifestFile, ManifestInput, RegisterRef, TableInfo
 
 SCHEMA_VERSION = "3"  # 3: reconciliation.tps_verified; coverage counts registered units
-LATEST = "latest"
-MANIFEST = "manifest.json"
 _RELEASE_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,99}$")
 _PROVINCE = re.compile(r"^\d{2}$")
 
@@ -63,14 +65,12 @@ def new_release_id(now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def read_manifest(release_dir: Path) -> Manifest:
-    return Manifest.model_validate_json((release_dir / MANIFEST).read_text("utf-8"))
-
-
 def publish(result: BatchResult, releases_dir: Path, input_dir: Path | None = None,
             release_id: str | None = None, *, register: RegisterSource = None,
             provinces: Iterable[str] | None = None,
-            tables: Mapping[str, TableSpec] | None = None) -> Path:
+            tables: Mapping[str, TableSpec] | None = None,
+            ledger: list[LedgerEntry] | None = None, lineage: Lineage | None = None,
+            parent_id: str | None | bool = False) -> Path:
     """Write ``result`` as a new release under ``releases_dir`` and move ``latest`` to it.
 
     ``register``: the TPS register (path or loaded; optional) for region names and the D.Hasil
@@ -79,6 +79,11 @@ def publish(result: BatchResult, releases_dir: Path, input_dir: Path | None = No
     ``provinces``: publish only these provinces of ``result`` and carry every other province over
     from the current ``latest`` unchanged; None publishes everything in ``result`` and carries
     nothing. ``tables``: the table specs (default: every release table).
+    ``ledger``: the corrections in force (written as ``corrections.jsonl``; the caller has applied
+    them to ``result``, ``load.lineage`` does). ``lineage``: the command and corrections summary;
+    the parent, register, versions and ledger size are filled in here. ``parent_id``: the release
+    ``ledger`` was taken from (None: none); if ``latest`` moved meanwhile, ``CarryOverError`` and
+    nothing is published (False: not checked).
     Returns the release folder. Raises on any failure, leaving the previous state untouched.
     """
     now = datetime.now(UTC)
@@ -92,7 +97,11 @@ def publish(result: BatchResult, releases_dir: Path, input_dir: Path | None = No
     final = releases_dir / release_id
     if final.exists() or final.is_symlink():
         raise FileExistsError(f"release {release_id} exists already; releases are immutable")
-    base = latest_release(releases_dir) if selected is not None else None
+    parent = latest(releases_dir)
+    if parent_id is not False and (parent.name if parent is not None else None) != parent_id:
+        raise CarryOverError(f"'latest' moved to {parent.name if parent else 'nothing'} while this release was made "
+                             f"from {parent_id or 'nothing'}: run the command again")
+    base = parent if selected is not None else None
     base_manifest = None
     if base is not None:
         try:
@@ -132,24 +141,39 @@ def publish(result: BatchResult, releases_dir: Path, input_dir: Path | None = No
             "created_at": now.isoformat(),
             "input_dir": str(input_dir) if input_dir else None,
             "provinces": sorted(selected) if selected is not None else None,
-            "base_release": base.name if base is not None else None,
+            "base_release": parent.name if parent is not None else None,
+            "command": lineage.command if lineage is not None else None,
             "summary": summarize(result),
             "warnings": result.warnings,
             "files": [f.model_dump(mode="json") for f in result.files],
         }
-        _write_text(staging / "run.json", json.dumps(run, indent=1, ensure_ascii=False))
-        n_records = _write_records(staging / "records.jsonl", ctx.forms, base, selected)
-        files.append(_entry(staging, staging / "run.json", "internal"))
-        files.append(_entry(staging, staging / "records.jsonl", "internal", rows=n_records))
+        _write_text(staging / RUN, json.dumps(run, indent=1, ensure_ascii=False))
+        n_records = _write_records(staging / RECORDS, ctx.forms, base, selected)
+        files.append(_entry(staging, staging / RUN, "internal"))
+        files.append(_entry(staging, staging / RECORDS, "internal", rows=n_records))
+        ledger = list(ledger or [])
+        _write_text(staging / LEDGER, "".join(e.model_dump_json() + "\n" for e in ledger))
+        files.append(_entry(staging, staging / LEDGER, "internal", rows=len(ledger)))
+        reg_ref = _copy_register(reg, staging, parent)
+        if reg_ref is not None:
+            files.append(_entry(staging, staging / reg_ref.file, "internal"))
+        lineage = (lineage or Lineage(command="publish")).model_copy(deep=True)
+        lineage.base_release = parent.name if parent is not None else None
+        lineage.input_dir = str(input_dir) if input_dir else None
+        lineage.tps_register = reg_ref
+        lineage.model_version = result.model_version
+        lineage.pipeline_version = result.pipeline_version
+        lineage.corrections.entries = len(ledger)
 
         manifest = Manifest(
             release_id=release_id, schema_version=SCHEMA_VERSION,
             pipeline_version=result.pipeline_version, model_version=result.model_version,
             provinces=sorted(selected) if selected is not None else None,
-            base_release=base.name if base is not None else None,
-            tps_register=({"source": reg.source, "sha256": reg.sha256, "tps": reg.expected_tps("")}
-                      if reg is not None else None),
+            base_release=parent.name if parent is not None else None,
+            tps_register=({"source": reg_ref.source, "sha256": reg_ref.sha256, "tps": reg_ref.tps}
+                          if reg_ref is not None else None),
             tables=infos, files=list(files), inputs=_inputs(ctx, release_id, base_manifest, selected),
+            lineage=lineage,
         )
         _write_text(staging / "datapackage.json", json.dumps(datapackage(manifest, specs), indent=1,
                                                              ensure_ascii=False))
@@ -166,6 +190,38 @@ def publish(result: BatchResult, releases_dir: Path, input_dir: Path | None = No
         raise
     point_latest(releases_dir, release_id)
     return final
+
+
+def _copy_register(reg: Register | None, staging: Path, parent: Path | None) -> RegisterRef | None:
+    """Keep the register in force inside the release (``register.json``), so a later release made
+    without ``--register`` re-uses exactly it: a hard link to the file it was read from (the
+    parent's copy when carried), bytes otherwise."""
+    if reg is None:
+        return None
+    dst = staging / "register.json"
+    src = Path(reg.path) if reg.path else None
+    if src is not None and src.is_file():
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copyfile(src, dst)
+    else:  # given as parsed data: its content, as a file the catalogue reads back
+        _write_text(dst, json.dumps({"id2name": reg.id2name, "tps": reg.tps}, ensure_ascii=False))
+    # given as parsed data, it has no file: its copy is what a later release reads, so its hash names it
+    ref = RegisterRef(source=reg.source, sha256=reg.sha256 or sha256_file(dst), tps=reg.expected_tps(""),
+                      path=reg.path)
+    if parent is not None and src is not None and src.parent == parent.resolve():
+        # carried from the parent: name where it came from first, not the parent's copy
+        try:
+            prev = read_manifest(parent).lineage
+        except (OSError, ValueError):
+            prev = None
+        if prev is not None and prev.tps_register is not None:
+            ref.source, ref.path = prev.tps_register.source, prev.tps_register.path
+            ref.carried_from = prev.tps_register.carried_from or parent.name
+        else:
+            ref.carried_from = parent.name
+    return ref
 
 
 def _check_provinces(provinces: Iterable[str] | None) -> set[str] | None:
@@ -249,7 +305,7 @@ def _write_records(path: Path, forms: list[FormRecord], base: Path | None, selec
     """Full form records, one JSON per line, sorted by (region code, form type), steward names
     pseudonymised; other provinces' lines of a partial publication come over verbatim."""
     lines = [(f.region_code, f.form_type.value, _without_names(f).model_dump_json()) for f in forms]
-    old = base / "records.jsonl" if base is not None else None
+    old = base / RECORDS if base is not None else None
     if selected is not None and old is not None and old.exists():
         for line in old.read_text("utf-8").splitlines():
             if not line.strip():
@@ -283,14 +339,6 @@ def point_latest(releases_dir: Path, release_id: str) -> None:
     tmp.symlink_to(release_id, target_is_directory=True)
     os.replace(tmp, releases_dir / LATEST)
     _fsync_dir(releases_dir)
-
-
-def latest_release(releases_dir: Path) -> Path | None:
-    link = releases_dir / LATEST
-    if link.is_symlink() or link.is_dir():
-        target = link.resolve()
-        return target if target.is_dir() else None
-    return None
 
 
 def _fsync_tree(root: Path) -> None:

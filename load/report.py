@@ -273,10 +273,10 @@ class Report:
 
 
 def build_report(release_dir: Path) -> Report:
-    import json
+    from load.catalogue import open_release
 
-    release_dir = Path(release_dir)
-    manifest = json.loads((release_dir / "manifest.json").read_text("utf-8"))
+    release = open_release(Path(release_dir))
+    release_dir, manifest = release.path, release.manifest.model_dump(mode="json")
     c_hasil = read_table(release_dir, "c_hasil")
     coverage = read_table(release_dir, "coverage")
     reconciliation = read_table(release_dir, "reconciliation")

@@ -47,13 +47,13 @@ class NoSession(Exception):
 
 
 def create_app(cfg: AppConfig, engine: Engine | None = None) -> FastAPI:
-    from load.reopen import resolve_release
+    from load.catalogue import resolve
 
     engine = engine or db.connect(cfg.db_url)
     releases_dir = Path(cfg.releases_dir).resolve()
     with engine.begin() as conn:
         try:
-            sync_release(conn, resolve_release(releases_dir))
+            sync_release(conn, resolve(releases_dir))
         except FileNotFoundError:
             pass  # no release yet: an empty queue
     crops = CropStore(engine, releases_dir)

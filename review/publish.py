@@ -1,17 +1,15 @@
 """From decisions in the database to a new release, and from a corrections CSV into the database.
 
-``publish_decisions`` is the ONE adapter onto today's ``pindai review apply`` path: it writes the
-decisions as the very corrections.csv rows ``review apply`` takes (``transform.corrections``) and
-runs what ``flows.maintenance.apply_corrections_flow`` runs (apply, re-validate, publish, store the
-labelled crops), without Prefect. When the publish path changes (lineage, a release catalogue, a
-``kind`` column) it is rewired here and nowhere else. Steward names go in; ``load.release`` writes
-only their pseudonyms.
+``publish_decisions`` is the ONE adapter onto the ``pindai review apply`` path: it turns the
+decisions into the very corrections.csv rows ``review apply`` takes (``transform.corrections``) and
+hands them to ``load.lineage.publish_corrections`` (apply on top of the ledger in force, re-validate,
+publish the child release, store the labelled crops), without Prefect. Steward names go in; the
+release holds only their pseudonyms.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -54,48 +52,24 @@ def corrections_rows(decisions: Iterable[Decision]) -> list[dict[str, str]]:
 
 def publish_decisions(releases_dir: Path, decisions: list[Decision], work_dir: Path | None = None,
                       register_file: str | None = None) -> str:
-    """Apply ``decisions`` to the latest release of ``releases_dir`` and publish a new release
-    (today's ``review apply`` path). Returns the new release id. Raises ``CorrectionsError`` (nothing
-    published) when a decision does not fit the latest release."""
-    from load import reviewed_store
-    from load.release import publish
-    from load.reopen import read_result, resolve_release
-    from schemas.register import load_register
-    from schemas.settings import Settings
-    from transform.corrections import apply_corrections
-    from transform.reconcile import with_cross_form_tables
-    from transform.reviewed import label_decisions
-    from transform.validate import refresh_file_statuses
+    """Apply ``decisions`` to the latest release of ``releases_dir`` and publish a new release through
+    ``load.lineage.publish_corrections`` (the path of ``pindai review apply``: the ledger, the register
+    in force, the labelled crops). A copy of the rows is kept in ``work_dir`` for the record. Returns
+    the new release id, or the latest one's when the decisions change nothing. Raises
+    ``CorrectionsError`` (nothing published) when a decision does not fit the latest release."""
+    from load.lineage import publish_corrections
 
     releases_dir = Path(releases_dir)
     work_dir = Path(work_dir or releases_dir / db.STATE_DIR / "review" / "published")
     work_dir.mkdir(parents=True, exist_ok=True)
     stamp = now().strftime("%Y%m%dT%H%M%S%f")
-    path = work_dir / f"corrections-{stamp}.csv"
-    with open(path, "w", newline="", encoding="utf-8") as fh:
+    rows = corrections_rows(decisions)
+    with open(work_dir / f"corrections-{stamp}.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=COLUMNS)
         w.writeheader()
-        w.writerows(corrections_rows(decisions))
-    # flows.maintenance.apply_corrections_flow, step by step
-    release = resolve_release(releases_dir)
-    result = read_result(release)
-    register = load_register(register_file)
-    forms, report = apply_corrections(result.forms, path, "steward", register=register)
-    result.forms = forms
-    result.files = refresh_file_statuses(result.files, forms)
-    result = with_cross_form_tables(result, register)
-    run = json.loads((release / "run.json").read_text("utf-8"))
-    new = publish(result, releases_dir, Path(run["input_dir"]) if run.get("input_dir") else None,
-                  register=register_file)
-    try:  # the labelled crops for `pindai model update`; never a reason to fail a publication
-        settings = Settings.from_env()
-        source = Path(run["input_dir"]) if run.get("input_dir") else None
-        fields, skipped = label_decisions(result.forms, report.applied, source, settings)
-        reviewed_store.append(settings.learn.reviewed_dir, fields, at=report.at, model_version=result.model_version,
-                              release_id=release.name, held_out_every=settings.learn.held_out_every, skipped=skipped)
-    except Exception:  # noqa: BLE001
-        log.exception("storing reviewed crops failed")
-    return new.name
+        w.writerows(rows)
+    outcome = publish_corrections(releases_dir, rows, "steward", register_file, source=f"review session {stamp}")
+    return Path(outcome.release).name
 
 
 # --------------------------------------------------------------------------- publishing from the DB
@@ -186,11 +160,10 @@ def record_corrections_csv(engine: Engine, releases_dir: Path, csv_path: Path, r
     each reviewer had decided on the web: the whole CSV is checked against the latest release first
     (``transform.corrections.read_corrections``); every reviewer must have an account; each row
     decides the open task of its field. Nothing is stored when any row is refused."""
-    from load.reopen import resolve_release
-    from review.queue import load_records
+    from load.catalogue import open_release
 
-    release = resolve_release(Path(releases_dir))
-    entries, skipped = read_corrections(Path(csv_path), load_records(release), reviewer_default)
+    release = open_release(Path(releases_dir))
+    entries, skipped = read_corrections(Path(csv_path), release.records, reviewer_default)
     problems: list[str] = []
     plan = []
     with engine.connect() as conn:
@@ -199,7 +172,7 @@ def record_corrections_csv(engine: Engine, releases_dir: Path, csv_path: Path, r
             user = accounts.get(e.reviewer)
             task = conn.execute(
                 select(db.tasks.c.id).join(db.items, db.items.c.id == db.tasks.c.item_id)
-                .where(db.items.c.release_id == release.name, db.items.c.region_code == e.region_code,
+                .where(db.items.c.release_id == release.id, db.items.c.region_code == e.region_code,
                        db.items.c.form_type == e.form_type, db.items.c.field_id == e.field_id,
                        db.tasks.c.state == "open").order_by(db.tasks.c.round)).scalars().first()
             where = f"line {e.line} ({e.region_code} {e.form_type} {e.field_id})"

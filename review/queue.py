@@ -9,7 +9,6 @@ arithmetic's suggestion, and where its crop is on the source scan.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,11 +25,6 @@ from transform.rules import RULE_CATALOG, rule_number
 def now() -> datetime:
     """Naive UTC (stored the same way on SQLite and PostgreSQL)."""
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def load_records(release_dir: Path) -> list[FormRecord]:
-    with open(Path(release_dir) / "records.jsonl", encoding="utf-8") as fh:
-        return [FormRecord.model_validate_json(line) for line in fh if line.strip()]
 
 
 def item_rows(form: FormRecord) -> list[dict]:
@@ -82,12 +76,14 @@ def sync_release(conn: Connection, release_dir: Path) -> int:
     release_id = release_dir.name
     if conn.execute(select(db.releases.c.id).where(db.releases.c.id == release_id)).first():
         return 0
-    run = json.loads((release_dir / "run.json").read_text("utf-8")) if (release_dir / "run.json").is_file() else {}
+    from load.catalogue import open_release
+
+    release = open_release(release_dir)
     t = now()
-    conn.execute(insert(db.releases).values(id=release_id, input_dir=run.get("input_dir"), loaded_at=t))
+    conn.execute(insert(db.releases).values(id=release_id, input_dir=release.run.input_dir, loaded_at=t))
     conn.execute(update(db.tasks).where(db.tasks.c.state == "open").values(state="superseded"))
     n = 0
-    for form in load_records(release_dir):
+    for form in release.records:
         rows = item_rows(form)
         if not rows:
             continue

@@ -31,6 +31,7 @@ class Register:
     tps: dict[str, list[int]]
     sha256: str | None = None  # of the file it was read from (recorded in the release manifest)
     source: str | None = None  # that file's name
+    path: str | None = None  # that file (absolute): a release keeps a copy of it (its lineage)
 
     def name(self, code: str | None) -> str | None:
         """Name of a 2/4/6/10-digit region code; None when unknown."""
@@ -100,7 +101,8 @@ class Register:
 RegisterSource = Register | Path | str | dict | None
 
 
-def _parse(data: object, where: str, sha256: str | None = None, source: str | None = None) -> Register:
+def _parse(data: object, where: str, sha256: str | None = None, source: str | None = None,
+           path: str | None = None) -> Register:
     if not isinstance(data, dict) or not isinstance(data.get("tps"), dict) \
             or not isinstance(data.get("id2name"), dict):
         raise ValueError(f"{where}: not a TPS register (needs 'id2name' and 'tps' objects)")
@@ -108,11 +110,12 @@ def _parse(data: object, where: str, sha256: str | None = None, source: str | No
            if len(d) != 10 or not isinstance(c, list) or len(c) not in (1, 3)]
     if bad:
         raise ValueError(f"{where}: bad 'tps' entries (10-digit desa -> [n] or [n, first, last]): {bad[:3]}")
-    return Register(id2name=dict(data["id2name"]), tps=dict(data["tps"]), sha256=sha256, source=source)
+    return Register(id2name=dict(data["id2name"]), tps=dict(data["tps"]), sha256=sha256, source=source,
+                    path=path)
 
 
-def _from_bytes(raw: bytes, where: str, source: str) -> Register:
-    return _parse(json.loads(raw), where, hashlib.sha256(raw).hexdigest(), source)
+def _from_bytes(raw: bytes, where: str, source: str, path: str | None = None) -> Register:
+    return _parse(json.loads(raw), where, hashlib.sha256(raw).hexdigest(), source, path)
 
 
 def load_register(source: RegisterSource) -> Register | None:
@@ -123,11 +126,12 @@ def load_register(source: RegisterSource) -> Register | None:
     if isinstance(source, dict):
         return _parse(source, "register")
     path = Path(source)
-    return _from_bytes(path.read_bytes(), str(path), path.name)
+    return _from_bytes(path.read_bytes(), str(path), path.name, str(path.resolve()))
 
 
 @cache
 def mini_register() -> Register:
     """The small register packaged with pindai (``schemas/data/register-mini.json``)."""
-    raw = resources.files("schemas").joinpath("data", MINI_REGISTER).read_bytes()
-    return _from_bytes(raw, MINI_REGISTER, MINI_REGISTER)
+    res = resources.files("schemas").joinpath("data", MINI_REGISTER)
+    path = str(res) if isinstance(res, Path) else None  # a zipped install has no file to copy
+    return _from_bytes(res.read_bytes(), MINI_REGISTER, MINI_REGISTER, path)

@@ -281,7 +281,7 @@ def child_pipeline(spec: dict) -> dict:
     """run_pipeline's body (flows.pipeline), with a timer around each step."""
     from extract.plan import plan_batch
     from flows.pipeline import finish, process_plan
-    from load.release import publish
+    from load.lineage import publish_from_parent
     from schemas.settings import Settings
 
     settings = Settings.from_env(workers=spec["workers"])
@@ -293,7 +293,7 @@ def child_pipeline(spec: dict) -> dict:
     t2 = time.perf_counter()
     result = finish(plan, outcomes)
     t3 = time.perf_counter()
-    release = publish(result, rel, inp)
+    release = publish_from_parent(result, rel, inp, "run")
     t4 = time.perf_counter()
     statuses: dict[str, int] = defaultdict(int)
     for f in result.forms:
@@ -494,7 +494,8 @@ class Bench:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from baseline_tesseract import run_baseline
 
-        from load.evaluate import find_records, load_records, score
+        from load.catalogue import open_release
+        from load.evaluate import score
 
         k = self.sizes["baseline_forms"]
         base_dir = subset(self.scan200, f"baseline-{k}", first(k, lambda t: True))
@@ -504,7 +505,7 @@ class Bench:
         log(f"  {b.boxes} boxes in {b.tesseract_seconds:.1f} s, {100 * (b.accuracy or 0):.1f}% right")
         # pindai on the same pages: read by the pipeline over the same files (2 workers).
         p = self.pipeline("baseline-pindai", base_dir, 2)
-        rep = score(load_records(find_records(Path(p["release"]))), truths(base_dir))
+        rep = score(open_release(Path(p["release"])).records, truths(base_dir))
         tp = self.r.get("throughput", {}).get("scan200-w2")
         self.r["baseline"] = {"tesseract": b.as_dict(), "pindai": p,
                               "pindai_pps": tp["pindai"]["pages_per_s"] if tp else None,
@@ -641,7 +642,8 @@ class Bench:
         import csv
 
         from extract.model_store import last_report, promote
-        from load.evaluate import load_records, load_truth
+        from load.catalogue import open_release
+        from load.evaluate import load_truth
 
         out = self.unseen_dir()
         if "unseen-no-mnist" not in self.r.get("unseen", {}):
@@ -656,7 +658,7 @@ class Bench:
                             symlinks=True)
             truth = {(t.region_code, t.form_type.value): t for t in load_truth(out / "truth.jsonl")}
             rows = []
-            for rec in load_records(releases / "latest" / "records.jsonl"):
+            for rec in open_release(releases).records:
                 t = truth.get((rec.region_code, rec.form_type.value))
                 if rec.status.value != "needs_review" or t is None:
                     continue

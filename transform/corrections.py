@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from schemas.layout import FormType, load_layout
 from schemas.reasons import Status
 from schemas.records import Correction, FormRecord
 from schemas.register import RegisterSource
+from schemas.release import LedgerEntry
 from transform.decode_arith import is_unsure
 from transform.rules import is_flagging
 from transform.validate import ValidationSettings, cross_form_checks, judge
@@ -144,13 +146,15 @@ def _parse_value(text: str, max_value: int) -> tuple[bool, int | None, str | Non
     return True, v, None
 
 
-def read_corrections(path: Path, forms: list[FormRecord], reviewer_default: str
+def read_corrections(path: Path, forms: list[FormRecord], reviewer_default: str, text: str | None = None
                      ) -> tuple[list[AppliedCorrection], list[int]]:
-    """Parse and check the whole CSV against ``forms``; raise ``CorrectionsError`` on any problem."""
-    try:
-        text = path.read_text("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CorrectionsError(path, [f"cannot read the file: {exc}"]) from exc
+    """Parse and check the whole CSV against ``forms``; raise ``CorrectionsError`` on any problem.
+    ``text``: the CSV's content when it is not read from ``path`` (``path`` then only names it)."""
+    if text is None:
+        try:
+            text = path.read_text("utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CorrectionsError(path, [f"cannot read the file: {exc}"]) from exc
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
@@ -229,7 +233,6 @@ def apply_corrections(records: list[FormRecord], corrections_csv: Path, reviewer
     corrections_csv = Path(corrections_csv)
     entries, skipped = read_corrections(corrections_csv, records, reviewer_default)
     at = at or datetime.now(UTC).isoformat(timespec="seconds")
-    before = {(f.region_code, f.form_type.value): f.status for f in records}
     pending: dict[tuple[str, str], list[Correction]] = {}
     for e in entries:
         why = e.reason or ("confirmed by a steward" if e.confirmation else "corrected by a steward")
@@ -242,14 +245,88 @@ def apply_corrections(records: list[FormRecord], corrections_csv: Path, reviewer
             f = judge(f.model_copy(update={"corrections": [*f.corrections, *pending[key]]}), settings)
         out.append(f)
     out = cross_form_checks(out, register, settings)
-    after = {(f.region_code, f.form_type.value): f.status for f in out}
-    changed = sorted(f"{c}/{t}" for c, t in pending)
-    report = CorrectionReport(
-        csv=str(corrections_csv), at=at, applied=entries, skipped_lines=skipped, forms_changed=changed,
+    report = correction_report(records, out, entries, skipped, str(corrections_csv), at)
+    return out, report
+
+
+def correction_report(before_forms: list[FormRecord], after_forms: list[FormRecord],
+                      entries: list[AppliedCorrection], skipped: list[int], source: str, at: str) -> CorrectionReport:
+    """What applying ``entries`` did: forms changed, statuses before and after."""
+    before = {(f.region_code, f.form_type.value): f.status for f in before_forms}
+    after = {(f.region_code, f.form_type.value): f.status for f in after_forms}
+    pending = {(e.region_code, e.form_type) for e in entries}
+    return CorrectionReport(
+        csv=source, at=at, applied=entries, skipped_lines=skipped,
+        forms_changed=sorted(f"{c}/{t}" for c, t in pending),
         status_before=dict(sorted(Counter(s.value for s in before.values()).items())),
         status_after=dict(sorted(Counter(s.value for s in after.values()).items())),
         newly_verified=sorted(f"{c}/{t}" for (c, t), s in after.items()
-                              if s == Status.VERIFIED and before[(c, t)] != Status.VERIFIED),
-        still_flagged=sorted(f"{c}/{t}" for (c, t) in pending if after[(c, t)] != Status.VERIFIED),
+                              if s == Status.VERIFIED and before.get((c, t)) != Status.VERIFIED),
+        still_flagged=sorted(f"{c}/{t}" for (c, t) in pending if after.get((c, t)) != Status.VERIFIED),
     )
-    return out, report
+
+
+# --------------------------------------------------------------------------- the ledger (state)
+
+def rows_csv(rows: list[dict[str, str]]) -> str:
+    """Corrections rows (dicts with ``COLUMNS``) as the text of a corrections.csv."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore")
+    w.writeheader()
+    w.writerows({k: ("" if r.get(k) is None else str(r.get(k))) for k in COLUMNS} for r in rows)
+    return buf.getvalue()
+
+
+def _has(form: FormRecord, e: LedgerEntry) -> bool:
+    return any(c.by != "auto" and c.field_id == e.field_id and c.at == e.at and c.new == e.new
+               for c in form.corrections)
+
+
+def is_noop(form: FormRecord, e: AppliedCorrection) -> bool:
+    """A row that changes nothing: the field's last steward decision is this value already."""
+    last = [c for c in form.corrections if c.by != "auto" and c.field_id == e.field_id]
+    return bool(last) and last[-1].new == e.new
+
+
+def ledger_entries(applied: list[AppliedCorrection], at: str, source: str, release_id: str,
+                   name: Callable[[str], str] = str) -> list[LedgerEntry]:
+    """The ledger entries of a CSV's accepted rows; ``name`` maps a reviewer to what is stored
+    (a pseudonym: releases never carry a person's name)."""
+    return [LedgerEntry(region_code=e.region_code, form_type=e.form_type, field_id=e.field_id, old=e.old, new=e.new,
+                        reviewer=name(e.reviewer), at=at, reason=e.reason, confirmation=e.confirmation,
+                        kind=str(getattr(e, "kind", "") or ""), source=source, release_id=release_id)
+            for e in applied]
+
+
+def apply_ledger(records: list[FormRecord], ledger: list[LedgerEntry], register: RegisterSource = None,
+                 settings: ValidationSettings | None = None) -> tuple[list[FormRecord], int, int]:
+    """Re-apply the corrections in force to ``records`` (fresh readings, or a parent's records).
+
+    Idempotent: an entry a record carries already (same field, time and value) is not added twice.
+    The steward decided the count on paper, so an entry applies whatever the reading is now; it is
+    added after the record's own corrections, in ledger order, and the changed forms are judged
+    again (R13/R14 across forms too). Returns (records, entries applied, entries whose form is not
+    among ``records``); entries are never dropped from the ledger by this."""
+    by_key = {(f.region_code, f.form_type.value): f for f in records}
+    pending: dict[tuple[str, str], list[Correction]] = {}
+    applied = missing = 0
+    for e in ledger:
+        form = by_key.get((e.region_code, e.form_type))
+        if form is None:
+            missing += 1
+            continue
+        applied += 1
+        if _has(form, e):
+            continue
+        why = e.reason or ("confirmed by a steward" if e.confirmation else "corrected by a steward")
+        pending.setdefault((e.region_code, e.form_type), []).append(Correction(
+            field_id=e.field_id, old=e.old, new=e.new, by=e.reviewer, at=e.at, reason=why))
+    if not pending:
+        return list(records), applied, missing
+    out = []
+    for f in records:
+        key = (f.region_code, f.form_type.value)
+        if key in pending:
+            f = judge(f.model_copy(update={"corrections": [*f.corrections, *pending[key]]}), settings)
+        out.append(f)
+    return cross_form_checks(out, register, settings), applied, missing

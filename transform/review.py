@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,15 +32,12 @@ from transform.corrections import doubtful_fields, write_template
 from transform.decode_arith import symbol_probs
 from transform.rules import RULE_CATALOG, is_flagging, rule_number
 
+if TYPE_CHECKING:
+    from load.catalogue import Release
+
 STATUS_COLOURS = {"verified": "#2e7d32", "needs_review": "#f9a825", "rejected": "#c62828", "failed": "#6a1b9a"}
 E = html.escape
 PER_PAGE = 50  # flagged forms per page of the static export
-
-
-def load_records(release_dir: Path) -> list[FormRecord]:
-    path = Path(release_dir) / "records.jsonl"
-    with open(path, encoding="utf-8") as fh:
-        return [FormRecord.model_validate_json(line) for line in fh if line.strip()]
 
 
 def _flagged(f: FormRecord) -> bool:
@@ -353,23 +350,27 @@ def render_html(forms: list[FormRecord], crops: dict[tuple[str, str, str], str],
             f'<script>{_JS}</script></body></html>')
 
 
-def export_review(release_dir: Path, out_dir: Path, source_root: Path | None = None,
+def export_review(release: Release | Path, out_dir: Path, source_root: Path | None = None,
                   register: RegisterSource = None, per_page: int = PER_PAGE) -> Path:
     """Write ``review.html`` (and ``review-N.html`` past ``per_page`` flagged forms), the crops
     (``crops/*.png``) and ``corrections.csv`` for the release in ``release_dir`` into ``out_dir``;
     crops come from ``source_root`` (default: the run's ``input_dir``). Returns the first page's
-    path. A missing source file only loses its crops."""
-    release_dir, out_dir = Path(release_dir), Path(out_dir)
-    run = json.loads((release_dir / "run.json").read_text("utf-8")) if (release_dir / "run.json").is_file() else {}
-    if source_root is None and run.get("input_dir"):
-        source_root = Path(run["input_dir"])
-    forms = load_records(release_dir)
+    path. A missing source file only loses its crops. ``release``: opened (``load.catalogue``), or
+    the path of a release folder or releases folder."""
+    if not hasattr(release, "records"):
+        from load.catalogue import open_release
+
+        release = open_release(Path(release))
+    out_dir = Path(out_dir)
+    if source_root is None:
+        source_root = release.input_dir
+    forms = release.records
     flagged = [f for f in forms if _flagged(f)]
     out_dir.mkdir(parents=True, exist_ok=True)
     crops = collect_crops(flagged, source_root, out_dir / "crops")
     reg = load_register(register)
     names = reg.id2name if reg is not None else {}
-    title = f"pindai review · release {run.get('release_id', release_dir.name)}"
+    title = f"pindai review · release {release.id}"
     pages = max(1, -(-len(flagged) // per_page))
     for n in range(1, pages + 1):
         (out_dir / page_name(n)).write_text(render_html(forms, crops, title, names, n, per_page), "utf-8")

@@ -98,9 +98,9 @@ def test_held_out_split_is_by_form(loop) -> None:
 
 
 def test_a_page_that_cannot_be_read_again_is_recorded_not_raised(loop, tmp_path: Path) -> None:
-    from load.reopen import read_result
+    from load.catalogue import open_release
 
-    forms = read_result(loop["release"]).forms
+    forms = open_release(loop["release"]).records
     f = forms[0]
     decisions = [AppliedCorrection(line=2, region_code=f.region_code, form_type=f.form_type.value,
                                    field_id=r.field_id, old=r.value, new=r.value, reviewer="budi", confirmation=True)

@@ -13,7 +13,9 @@ import pyarrow.dataset as ds
 import pytest
 from conftest import REGISTER, batch, form, sample_batch
 
-from load.release import CarryOverError, latest_release, publish, read_manifest
+from load.catalogue import latest as latest_release
+from load.catalogue import read_manifest
+from load.release import CarryOverError, publish
 from load.tables import table_specs
 from load.verify import verify_release
 from schemas.reasons import Status

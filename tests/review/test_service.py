@@ -40,7 +40,7 @@ def test_migrations_create_every_table_once(tmp_path: Path) -> None:
 
 
 def test_queue_from_release_and_lease_expiry(releases: Path, tmp_path: Path) -> None:
-    from load.reopen import resolve_release
+    from load.catalogue import resolve as resolve_release
 
     engine = connect(f"sqlite:///{tmp_path / 'r.db'}")
     with engine.begin() as conn:
@@ -97,7 +97,7 @@ def test_a_failed_publication_gives_its_decisions_back(tmp_path: Path, monkeypat
 
     rel = many_release(tmp_path, 2)
     engine = connect(default_url(rel))
-    from load.reopen import resolve_release
+    from load.catalogue import resolve as resolve_release
 
     with engine.begin() as conn:
         sync_release(conn, resolve_release(rel))
@@ -141,7 +141,7 @@ def test_second_opinions_and_publication_on_postgresql(tmp_path: Path, fresh_pos
     """The rounds, savepoints and the publication claim on a real PostgreSQL (no HTTP)."""
     import json
 
-    from load.reopen import resolve_release
+    from load.catalogue import resolve as resolve_release
     from review.publish import publish_from_db
 
     rel = many_release(tmp_path, 2)

@@ -103,3 +103,31 @@ def test_missing_columns_and_conflicting_rows(records, tmp_path: Path) -> None:
     _write(p, [row])
     with pytest.raises(CorrectionsError, match="no reviewer"):
         apply_corrections(records, p, "")
+
+
+def _entry(code: str, fid: str, old: int | None, new: int | None, at: str = "2024-02-20T10:00:00+00:00"):
+    from schemas.release import LedgerEntry
+
+    return LedgerEntry(region_code=code, form_type="ppwp", field_id=fid, old=old, new=new, reviewer="steward-x",
+                       at=at, release_id="r2", source="c.csv")
+
+
+def test_ledger_is_reapplied_to_fresh_records_once(records) -> None:
+    """The ledger is state: applied to a fresh reading it gives the corrected form; applied again
+    (records carried from a release that has it) it adds nothing; a form not in the batch keeps
+    its entry for when it comes back."""
+    from transform.corrections import apply_ledger
+
+    ledger = [_entry(TPS, "votes_1", 30, 80), _entry("3273010001999", "votes_1", 1, 2)]
+    out, applied, missing = apply_ledger(records, ledger)
+    fixed = {f.region_code: f for f in out}[TPS]
+    assert (applied, missing) == (1, 1)
+    assert fixed.values["votes_1"] == 80 and fixed.status == Status.VERIFIED
+    assert Reason.STEWARD_CORRECTED in fixed.reasons
+    again, _, _ = apply_ledger(out, ledger)
+    assert again == out  # idempotent
+    assert records[0].values["votes_1"] == 30  # pure: the input is not modified
+    # a later decision on the same field wins; the earlier one stays in the audit trail
+    later, _, _ = apply_ledger(out, [*ledger, _entry(TPS, "votes_1", 80, 90, at="2024-02-21T10:00:00+00:00")])
+    f = {f.region_code: f for f in later}[TPS]
+    assert f.values["votes_1"] == 90 and [c.new for c in f.corrections if c.by != "auto"] == [80, 90]

@@ -11,8 +11,10 @@ from transform_factory import TPS, consistent_ppwp, draft
 from typer.testing import CliRunner
 
 from flows.cli import app
+from load.release import publish
 from schemas.layout import FormType
 from schemas.reasons import Status
+from schemas.records import BatchResult
 from schemas.truth import Mistake, TruthForm, TruthPage
 from transform.validate import ValidationSettings, validate_form
 
@@ -34,10 +36,7 @@ def _batch(tmp_path: Path) -> tuple[Path, Path]:
     misread = validate_form(draft(v, unsure=LONG_SHOT), settings=strict)  # the paper says 70, the reader doubted it
     slip = validate_form(draft(v, region=SLIP_TPS, unsure=LONG_SHOT), settings=strict)  # the officer wrote 20
     assert misread.status == slip.status == Status.NEEDS_REVIEW  # p 0.05 < 0.1
-    release = tmp_path / "release"
-    release.mkdir()
-    (release / "manifest.json").write_text("{}")  # what marks a release folder; eval reads records only
-    (release / "records.jsonl").write_text(misread.model_dump_json() + "\n" + slip.model_dump_json() + "\n")
+    release = publish(BatchResult(forms=[misread, slip], files=[]), tmp_path / "releases")
     truth = tmp_path / "truth.jsonl"
     slipped = {**v, "votes_2": 20}
     truth.write_text(_truth(TPS, v, []).model_dump_json() + "\n"

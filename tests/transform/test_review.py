@@ -16,8 +16,10 @@ import pytest
 from transform_factory import TPS, consistent_ppwp, outcome
 
 from extract.crops import field_rect, safe_rect
+from load.release import publish
 from schemas.layout import FormType, Rect, load_layout
 from schemas.reasons import Status
+from schemas.records import BatchResult
 from transform.review import export_review
 from transform.validate import validate_batch
 
@@ -65,14 +67,8 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
         _form(tmp, "3204010003002", dict(clean, votes_3=39), 30,
               unsure={"votes_3": {1: {"3": 0.5, "8": 0.45}}, "votes_2": {1: {"7": 0.5, "1": 0.4}}}),
     ]
-    forms, _files = validate_batch(outcomes)
-    rel = tmp / "releases" / "r1"
-    rel.mkdir(parents=True)
-    with open(rel / "records.jsonl", "w") as fh:
-        for f in forms:
-            fh.write(f.model_dump_json() + "\n")
-    (rel / "run.json").write_text(json.dumps({"release_id": "r1", "input_dir": str(tmp / "inputs")}))
-    return rel
+    forms, files = validate_batch(outcomes)
+    return publish(BatchResult(forms=forms, files=files), tmp / "releases", tmp / "inputs", "r1")
 
 
 @pytest.fixture(scope="module")
