@@ -63,7 +63,11 @@ def read_regular(path: Path, limits: Limits, n: int | None = None) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
-        raise DecodeError(Reason.UNREADABLE_FILE, exc.strerror or str(exc)) from exc
+        # The planner read this file (its checksum): failing to open it now is the run's problem
+        # (removed or moved meanwhile, permissions, a worker without the batch's filesystem), not
+        # the file's. Named by its absolute path: the operator must find where it went.
+        raise DecodeError(Reason.WORKER_CANNOT_OPEN,
+                          f"cannot open {os.path.abspath(path)}: {exc.strerror or exc}") from exc
     with os.fdopen(fd, "rb") as fh:
         try:
             st = os.fstat(fd)

@@ -29,7 +29,7 @@ from schemas.settings import LearnSettings, Settings
 from schemas.version import pipeline_version
 
 log = logging.getLogger(__name__)
-TRANSIENT = {Reason.TOOL_TIMEOUT, Reason.INTERNAL_ERROR}
+TRANSIENT = {Reason.TOOL_TIMEOUT, Reason.INTERNAL_ERROR, Reason.WORKER_CANNOT_OPEN}
 
 
 def default_reader(models_dir: str | None = None) -> DigitReader:

@@ -15,6 +15,7 @@ Where the work runs:
 
 from __future__ import annotations
 
+import os
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -30,6 +31,8 @@ from extract.pool import reading_pool
 from extract.process import process_chunk
 from flows.pipeline import finish, reading_settings
 from load.release import publish
+from schemas.errors import EmptyBatch, WorkerCannotOpen
+from schemas.reasons import Reason
 from schemas.records import BatchResult, FileOutcome, InputFile
 from schemas.settings import Settings
 
@@ -47,11 +50,20 @@ def plan_task(input_dir: str) -> BatchPlan:
 # No retries here: process_chunk never raises for a bad file (tool timeouts and internal errors come
 # back as FAILED outcomes, are never cached, and are read again by the next run or `rerun_failed`).
 # A retry is for the infrastructure: a worker process that died (OOM kill), a lost Dask worker.
+#
+# A worker that cannot open a file the planner read raises ``WorkerCannotOpen`` so the chunk is
+# retried (on a Dask cluster possibly by a worker that sees the files); once the retries are spent,
+# ``read_all`` takes the outcomes the error carries: those files end ``failed``, naming the path.
 @task(name="read-files", retries=2, retry_delay_seconds=1)
 def read_chunk_task(items: list[InputFile], settings: Settings) -> list[FileOutcome]:
     if _POOL is None:
-        return process_chunk(items, settings)
-    return _POOL.submit(process_chunk, items, settings).result()
+        res = process_chunk(items, settings)
+    else:
+        res = _POOL.submit(process_chunk, items, settings).result()
+    lost = [o.file.path for o in res if o.failure is Reason.WORKER_CANNOT_OPEN]
+    if lost:
+        raise WorkerCannotOpen(lost, res)
+    return res
 
 
 @task(name="validate")
@@ -104,7 +116,10 @@ def read_all(plan: BatchPlan, settings: Settings, dask_address: str | None = Non
         with _runner(settings, dask_address) as runner:
             futures = [runner.submit(read_chunk_task, parameters={"items": p, "settings": settings}) for p in parts]
             for fut in as_completed(futures):
-                res = fut.result()
+                try:
+                    res = fut.result()
+                except WorkerCannotOpen as exc:  # retried already: the files are failed, the run goes on
+                    res = exc.outcomes
                 outcomes.extend(res)
                 pages += sum(len(o.pages) + len(o.rejected_pages) for o in res)
                 if PROGRESS:
@@ -126,6 +141,8 @@ def digitize_batch(input_dir: str, releases_dir: str, workers: int | None = None
     Finished files are kept in ``releases_dir/.cache``: after a crash (or on an unchanged batch)
     the same command reuses them and only reads what is left.
     """
+    # Absolute here too: a deployment started from the Prefect UI passes what the operator typed.
+    input_dir, releases_dir = os.path.abspath(input_dir), os.path.abspath(releases_dir)
     settings = Settings.from_env()
     if workers:
         settings.workers = workers
@@ -136,6 +153,8 @@ def digitize_batch(input_dir: str, releases_dir: str, workers: int | None = None
     # The register file is read where it is used (validate, publish); its presence is enough here.
     settings = reading_settings(settings, register_file is not None)
     plan = plan_task(input_dir)
+    if plan.total_files == 0:  # nothing to account for: no release, 'latest' stays where it is
+        raise EmptyBatch(input_dir, len(plan.ignored), len(plan.skipped_links))
     outcomes = read_all(plan, settings, dask_address)
     result = validate_task(plan, outcomes, register_file)
     release = publish_task(result, releases_dir, input_dir, register_file)

@@ -14,6 +14,7 @@ from extract.plan import BatchPlan, chunks, plan_batch
 from extract.pool import reading_pool
 from extract.process import default_reader, process_chunk
 from load.release import publish
+from schemas.errors import EmptyBatch
 from schemas.records import BatchResult, FileOutcome
 from schemas.register import RegisterSource, load_register
 from schemas.settings import Settings
@@ -73,6 +74,8 @@ def run_pipeline(input_dir: Path, releases_dir: Path, settings: Settings | None 
     register = load_register(register)  # read once, for validation and for the release
     settings = reading_settings(settings or Settings.from_env(), register is not None and bool(register.id2name))
     plan = plan_batch(input_dir)
+    if plan.total_files == 0:
+        raise EmptyBatch(str(plan.root), len(plan.ignored), len(plan.skipped_links))
     outcomes = process_plan(plan, settings, progress)
     result = finish(plan, outcomes, register, settings.learn.models_dir)
-    return result, publish(result, releases_dir, input_dir, register=register)
+    return result, publish(result, releases_dir, plan.root, register=register)

@@ -72,7 +72,7 @@ from transform.rules import (
     scan_agreement_results,
 )
 
-_FAILED = {Reason.TOOL_TIMEOUT, Reason.TOOL_ERROR, Reason.INTERNAL_ERROR}
+_FAILED = {Reason.TOOL_TIMEOUT, Reason.TOOL_ERROR, Reason.INTERNAL_ERROR, Reason.WORKER_CANNOT_OPEN}
 # Issues that come from outside the form's values (scans, header, other forms): kept by ``judge``.
 _KEPT_PREFIXES = ("R12", "R13", "R14.recap", "ID.")
 _SETTLED = {Reason.AUTO_CONFIRMED, Reason.STEWARD_CORRECTED}
