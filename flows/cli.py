@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
 import time
+import traceback
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Annotated
@@ -15,12 +18,50 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="pindai: scanned election result forms in, validated open data out.")
+
+class _Pindai(typer.Typer):
+    """``app()`` (the ``pindai`` script, ``python -m flows.cli``) runs through ``main``: known errors
+    become one line and an exit code, never a traceback unless ``--debug``."""
+
+    def __call__(self, *args: object, **kwargs: object) -> None:
+        main()
+
+
+app = _Pindai(add_completion=False, no_args_is_help=True,
+              help="pindai: scanned election result forms in, validated open data out.")
 console = Console(stderr=True, soft_wrap=True)  # messages stay one line (greppable, no mid-path breaks)
 out = Console(soft_wrap=True)
 
 EXIT_OK, EXIT_USAGE, EXIT_INPUT, EXIT_WRITE, EXIT_VERIFY, EXIT_NO_TRAIN = 0, 2, 3, 4, 5, 6
+EXIT_EMPTY = 7  # the input folder holds nothing to read: no release
+EXIT_INTERNAL = 70  # an unexpected error (a bug): one line, the traceback with --debug (EX_SOFTWARE)
+
+
+@app.callback()
+def _options(
+    debug: Annotated[bool, typer.Option("--debug", help="on an error, show the full traceback (and Prefect's)")]
+    = False,
+) -> None:
+    """pindai: scanned election result forms in, validated open data out."""
+    # Read by ``main`` before parsing (Prefect's logging must be quiet before any flow starts).
+
+
+def _abs(path: Path) -> Path:
+    """Paths are made absolute once, here: every worker (a process, a Dask worker in another
+    folder) and every later command (run.json records them) sees the same file."""
+    return Path(os.path.abspath(path.expanduser()))
+
+
+def _check_register(register: Path | None) -> Path | None:
+    """Read the register once before any work: an unusable one stops the command with one line
+    (``RegisterUnusable``) instead of failing inside a flow after the reading."""
+    if register is None:
+        return None
+    from schemas.register import load_register
+
+    register = _abs(register)
+    load_register(register)
+    return register
 
 
 @app.command()
@@ -94,6 +135,7 @@ def run(
     """Read every form in INPUT_DIR and publish a release (Parquet per province) under --out."""
     from schemas.settings import Settings
 
+    input_dir, out, register = _abs(input_dir), _abs(out), _check_register(register)
     if not input_dir.is_dir():
         console.print(f"[red]error:[/] input folder {escape(str(input_dir))} does not exist or is not a folder")
         raise typer.Exit(EXIT_INPUT)
@@ -169,20 +211,13 @@ def review_apply(
 ) -> None:
     """Apply a steward's corrections, re-validate, and publish a new release with the audit trail."""
     from flows.maintenance import apply_corrections_flow
-    from transform.corrections import CorrectionsError
 
+    corrections, releases, register = _abs(corrections), _abs(releases), _check_register(register)
     if not corrections.is_file():
         console.print(f"[red]error:[/] {corrections} does not exist")
         raise typer.Exit(EXIT_INPUT)
-    try:
-        res = apply_corrections_flow(str(corrections), str(releases), reviewer,
-                                     str(register) if register else None)
-    except CorrectionsError as exc:
-        console.print(f"[red]error:[/] {exc}\nnothing was applied")
-        raise typer.Exit(EXIT_USAGE) from exc
-    except FileNotFoundError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(EXIT_INPUT) from exc
+    # A bad CSV (CorrectionsError) or no release (FileNotFoundError): one line from ``main``.
+    res = apply_corrections_flow(str(corrections), str(releases), reviewer, str(register) if register else None)
     rep = res["report"]
     out.print(f"applied {len(rep['applied'])} correction(s) to {len(rep['forms_changed'])} form(s); "
               f"newly verified {len(rep['newly_verified'])}, still flagged {len(rep['still_flagged'])}")
@@ -419,7 +454,7 @@ def rerun_failed_cmd(
     from flows.maintenance import rerun_failed
 
     t0 = time.perf_counter()
-    res = rerun_failed(str(releases), str(input_dir) if input_dir else None, workers or None)
+    res = rerun_failed(str(_abs(releases)), str(_abs(input_dir)) if input_dir else None, workers or None)
     _print_summary(Path(res["release"]), time.perf_counter() - t0)
 
 
@@ -557,9 +592,56 @@ class _progress:
         self.bar.__exit__(*exc)
 
 
-def main() -> None:  # pragma: no cover
-    app()
+def _known_error(exc: BaseException) -> tuple[int, str] | None:
+    """(exit code, one line) for an error the operator can act on; None for a bug."""
+    from schemas.errors import EmptyBatch, PindaiError
+    from transform.corrections import CorrectionsError
+
+    if isinstance(exc, EmptyBatch):
+        return EXIT_EMPTY, str(exc)
+    if isinstance(exc, CorrectionsError):
+        return EXIT_USAGE, f"{exc.path}: {len(exc.problems)} problem(s), nothing applied: " + "; ".join(exc.problems)
+    if isinstance(exc, PindaiError):
+        return EXIT_INPUT, str(exc)
+    if isinstance(exc, FileNotFoundError | NotADirectoryError | PermissionError | IsADirectoryError):
+        return EXIT_INPUT, str(exc)
+    from load.release import CarryOverError
+
+    if isinstance(exc, CarryOverError):
+        return EXIT_WRITE, str(exc)
+    return None
+
+
+class _NoTracebacks(logging.Filter):
+    """Drops Prefect's error records (a traceback each) from its console: the CLI prints the one line.
+    The Prefect server, when there is one, still gets them in the run's logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI: one line and a stable exit code for every known error; for anything else one
+    line and exit 70. ``--debug`` shows the tracebacks."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    if not debug:
+        for name in ("prefect.flow_runs", "prefect.task_runs"):
+            logging.getLogger(name).addFilter(_NoTracebacks())
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=args, prog_name="pindai", standalone_mode=True)
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the one place errors become exit codes
+        if debug:
+            traceback.print_exc()
+        known = _known_error(exc)
+        code, line = known if known else (EXIT_INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
+        hint = "" if debug or known else " (run again with --debug for the traceback)"
+        console.print(f"[red]error:[/] {escape(' '.join(line.split()))}{hint}")
+        sys.exit(code)
 
 
 if __name__ == "__main__":  # `python -m flows.cli` (tests run the CLI this way)
-    app()
+    main()

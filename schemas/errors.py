@@ -66,8 +66,9 @@ class WorkerCannotOpen(PindaiError):
         return (type(self), (self.paths, self.outcomes))
 
 
-class RegisterUnusable(PindaiError):
-    """The TPS register given with --register cannot be read or is not a register."""
+class RegisterUnusable(PindaiError, ValueError):
+    """The TPS register given with --register cannot be read or is not a register (a ValueError too:
+    callers that handled the old untyped error keep working)."""
 
     code = "register_unusable"
 

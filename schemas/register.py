@@ -22,6 +22,8 @@ from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 
+from schemas.errors import RegisterUnusable
+
 MINI_REGISTER = "register-mini.json"
 
 
@@ -123,7 +125,16 @@ def load_register(source: RegisterSource) -> Register | None:
     if isinstance(source, dict):
         return _parse(source, "register")
     path = Path(source)
-    return _from_bytes(path.read_bytes(), str(path), path.name)
+    try:
+        return _from_bytes(path.read_bytes(), str(path), path.name)
+    except OSError as exc:
+        raise RegisterUnusable(str(path), f"cannot read it ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise RegisterUnusable(str(path), f"not UTF-8 JSON ({exc.reason} at byte {exc.start})") from exc
+    except json.JSONDecodeError as exc:
+        raise RegisterUnusable(str(path), f"not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
+    except ValueError as exc:
+        raise RegisterUnusable(str(path), str(exc).removeprefix(f"{path}: ")) from exc
 
 
 @cache

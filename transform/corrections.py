@@ -43,7 +43,7 @@ class CorrectionsError(ValueError):
     """A corrections CSV that cannot be applied; ``problems`` lists every bad line."""
 
     def __init__(self, path: Path, problems: list[str]) -> None:
-        self.problems = problems
+        self.path, self.problems = path, problems
         super().__init__(f"{path}: {len(problems)} problem(s), nothing applied:\n  " + "\n  ".join(problems))
 
 
