@@ -569,6 +569,9 @@ def _print_summary(release: Path, seconds: float) -> None:
               f"failed {files.get('failed', 0)})")
     out.print(f"  forms read: {s['forms']}  verified {fs.get('verified', 0)}, flagged for review "
               f"{fs.get('needs_review', 0)}")
+    if s["files"] and not s["forms"]:  # published for the accounting, but nothing in it was read
+        out.print(f"  [yellow]warning:[/] no form could be read: all {s['files']} file(s) rejected or failed "
+                  f"(reasons: pindai status {escape(str(release.parent))})")
     for w in info.get("warnings") or []:  # batch-level problems, e.g. a malformed manifest.csv
         out.print(f"  [yellow]warning:[/] {escape(w)}")
     if s["ignored_files"]:
@@ -620,6 +623,14 @@ class _NoTracebacks(logging.Filter):
         return record.levelno < logging.ERROR
 
 
+class _NoDraining(logging.Filter):
+    """Prefect's background services report their draining at exit (events for the local server):
+    not the operator's concern."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Still processing items")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: one line and a stable exit code for every known error; for anything else one
     line and exit 70. ``--debug`` shows the tracebacks."""
@@ -628,6 +639,8 @@ def main(argv: list[str] | None = None) -> None:
     if not debug:
         for name in ("prefect.flow_runs", "prefect.task_runs"):
             logging.getLogger(name).addFilter(_NoTracebacks())
+        for name in ("EventsWorker", "APILogWorker"):  # "Still processing items" while exiting
+            logging.getLogger(name).addFilter(_NoDraining())
     command = typer.main.get_command(app)
     try:
         command.main(args=args, prog_name="pindai", standalone_mode=True)
