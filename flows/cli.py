@@ -470,7 +470,13 @@ def serve() -> None:
         raise typer.Exit(EXIT_USAGE)
     from flows.serve import serve as serve_flows
 
-    serve_flows()
+    def ready(n: int) -> None:
+        out.print(f"pindai serve: {n} deployments registered with {escape(os.environ['PREFECT_API_URL'])}; "
+                  f"SIGTERM or Ctrl+C stops", highlight=False)
+        sys.stdout.flush()
+
+    serve_flows(ready=ready)  # returns once stopped by SIGTERM or SIGINT (within seconds)
+    console.print("pindai serve stopped")
 
 
 release_app = typer.Typer(no_args_is_help=True, help="Inspect published releases.")
