@@ -52,8 +52,9 @@ def plan_task(input_dir: str) -> BatchPlan:
 # A retry is for the infrastructure: a worker process that died (OOM kill), a lost Dask worker.
 #
 # A worker that cannot open a file the planner read raises ``WorkerCannotOpen`` so the chunk is
-# retried (on a Dask cluster possibly by a worker that sees the files); once the retries are spent,
-# ``read_all`` takes the outcomes the error carries: those files end ``failed``, naming the path.
+# retried (in the same worker: a file put back, a network filesystem catching up); once the retries
+# are spent, ``read_all`` takes the outcomes the error carries: those files end ``failed``, naming
+# the path, and the rest of the batch is published.
 @task(name="read-files", retries=2, retry_delay_seconds=1)
 def read_chunk_task(items: list[InputFile], settings: Settings) -> list[FileOutcome]:
     if _POOL is None:

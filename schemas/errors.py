@@ -51,8 +51,8 @@ class InputFolderMissing(PindaiError):
 class WorkerCannotOpen(PindaiError):
     """A reading worker could not open files the planner had read (removed or moved since, permissions,
     or a Dask worker that does not see the batch's filesystem). Raised by the read task so it is
-    retried (another Dask worker may see the files); ``outcomes`` are the chunk's outcomes, those
-    files ``failed`` with ``Reason.WORKER_CANNOT_OPEN``, used once the retries are spent."""
+    retried (a file moved back, a network filesystem that catches up); ``outcomes`` are the chunk's
+    outcomes, those files ``failed`` with ``Reason.WORKER_CANNOT_OPEN``, used once retries are spent."""
 
     code = "worker_cannot_open"
 
