@@ -31,7 +31,7 @@ from extract.pool import reading_pool
 from extract.process import process_chunk
 from flows.pipeline import finish, reading_settings
 from load.release import publish
-from schemas.errors import EmptyBatch, WorkerCannotOpen
+from schemas.errors import EmptyBatch, NothingCouldBeOpened, WorkerCannotOpen
 from schemas.reasons import Reason
 from schemas.records import BatchResult, FileOutcome, InputFile
 from schemas.settings import Settings
@@ -157,12 +157,21 @@ def digitize_batch(input_dir: str, releases_dir: str, workers: int | None = None
     if plan.total_files == 0:  # nothing to account for: no release, 'latest' stays where it is
         raise EmptyBatch(input_dir, len(plan.ignored), len(plan.skipped_links))
     outcomes = read_all(plan, settings, dask_address)
+    check_workers_saw(plan, outcomes)
     result = validate_task(plan, outcomes, register_file)
     release = publish_task(result, releases_dir, input_dir, register_file)
     rows = batch_summary_rows(result)
     create_table_artifact(table=rows, key="batch-summary",
                           description=f"pindai batch {input_dir}: files per kab/kota -> {release}")
     return {"release": release, "files": len(result.files)}
+
+
+def check_workers_saw(plan: BatchPlan, outcomes: list[FileOutcome]) -> None:
+    """Raise ``NothingCouldBeOpened`` when no worker could open any file to read: the workers do not
+    see the batch, which is not a release to publish (some files lost: those are ``failed``)."""
+    lost = [o.file.path for o in outcomes if o.failure is Reason.WORKER_CANNOT_OPEN]
+    if plan.items and len(lost) == len(plan.items):
+        raise NothingCouldBeOpened(lost)
 
 
 def _chunk_size(n_items: int, settings: Settings) -> int:

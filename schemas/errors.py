@@ -66,6 +66,23 @@ class WorkerCannotOpen(PindaiError):
         return (type(self), (self.paths, self.outcomes))
 
 
+class NothingCouldBeOpened(PindaiError):
+    """No reading worker could open any file the planner read: the workers do not see the batch
+    (a Dask cluster without its filesystem, the folder unmounted). A run, not a data, failure:
+    nothing is published."""
+
+    code = "nothing_could_be_opened"
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = list(paths)
+        super().__init__(f"no reading worker could open any of the {len(self.paths)} file(s) the planner read "
+                         f"(first: {self.paths[0] if self.paths else '?'}); do the workers see that folder? "
+                         f"no release published, 'latest' unchanged")
+
+    def __reduce__(self):  # noqa: ANN204
+        return (type(self), (self.paths,))
+
+
 class RegisterUnusable(PindaiError, ValueError):
     """The TPS register given with --register cannot be read or is not a register (a ValueError too:
     callers that handled the old untyped error keep working)."""

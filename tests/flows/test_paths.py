@@ -49,6 +49,26 @@ def test_a_file_gone_between_plan_and_read_is_failed_naming_its_path(prefect_ser
     assert len(others) == 2 and all(f.status is not Status.FAILED for f in others)
 
 
+def test_no_file_opened_by_any_worker_is_not_a_release(prefect_server, one_form: Path) -> None:
+    from prefect import flow
+
+    from extract.plan import plan_batch
+    from flows.digitize import check_workers_saw, read_all
+    from schemas.errors import NothingCouldBeOpened
+
+    @flow
+    def plan_remove_all_read() -> list:
+        plan = plan_batch(one_form)
+        for item in plan.items:
+            Path(item.path).unlink()
+        return [plan, read_all(plan, Settings(workers=1))]
+
+    plan, outcomes = plan_remove_all_read()
+    assert {o.failure for o in outcomes} == {Reason.WORKER_CANNOT_OPEN}
+    with pytest.raises(NothingCouldBeOpened, match="no reading worker could open any of the 3 file"):
+        check_workers_saw(plan, outcomes)
+
+
 def test_dask_workers_in_another_folder_read_a_relative_input_path(prefect_server, one_form: Path,
                                                                      tmp_path: Path, monkeypatch) -> None:
     distributed = pytest.importorskip("distributed")
