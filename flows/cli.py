@@ -116,7 +116,12 @@ def generate(
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(EXIT_USAGE) from exc
     with _progress("generating") as (bar, task_id):
-        summary = generate_batch(opts, progress=lambda done, total: bar.update(task_id, completed=done, total=total))
+        try:
+            summary = generate_batch(opts, progress=lambda done, total: bar.update(task_id, completed=done,
+                                                                                     total=total))
+        except ValueError as exc:  # options that only the register can judge, e.g. an unknown province
+            console.print(f"[red]error:[/] {escape(str(exc))}")
+            raise typer.Exit(EXIT_USAGE) from exc
     out.print(f"generated {summary.forms} forms in {summary.files} files under {out_dir} "
               f"(truth: {out_dir / 'truth.jsonl'})")
 

@@ -95,3 +95,16 @@ class RegisterUnusable(PindaiError, ValueError):
 
     def __reduce__(self):  # noqa: ANN204
         return (type(self), (self.path, self.why))
+
+
+class TruthUnusable(PindaiError, ValueError):
+    """The truth.jsonl given to ``pindai eval`` is not the generator's truth."""
+
+    code = "truth_unusable"
+
+    def __init__(self, path: str, why: str) -> None:
+        self.path, self.why = path, why
+        super().__init__(f"truth {path}: {why}")
+
+    def __reduce__(self):  # noqa: ANN204
+        return (type(self), (self.path, self.why))

@@ -120,3 +120,11 @@ def test_all_files_unreadable_publish_an_accounting_release(tmp_path: Path) -> N
         "3273010001004_ppwp_p2.jpg": ("rejected", ["corrupt_image"]),
         "3273010001004_ppwp_p3.png": ("rejected", ["empty_file"]),
     }
+
+
+def test_bad_truth_file_and_unknown_province(releases: Path, tmp_path: Path) -> None:
+    (tmp_path / "truth.jsonl").write_text("region_code,form_type\n")
+    one_line(pindai("eval", str(releases), str(tmp_path / "truth.jsonl")), EXIT_INPUT,
+             "line 1 is not a truth record")
+    one_line(pindai("generate", str(tmp_path / "g"), "--forms", "1", "--province", "99"), EXIT_USAGE,
+             "province 99 is not in the register")
