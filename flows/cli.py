@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import logging
-import os
 import sys
 import time
-import traceback
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Annotated
@@ -49,6 +46,8 @@ def _options(
 def _abs(path: Path) -> Path:
     """Paths are made absolute once, here: every worker (a process, a Dask worker in another
     folder) and every later command (run.json records them) sees the same file."""
+    import os
+
     return Path(os.path.abspath(path.expanduser()))
 
 
@@ -216,13 +215,21 @@ def review_apply(
 ) -> None:
     """Apply a steward's corrections, re-validate, and publish a new release with the audit trail."""
     from flows.maintenance import apply_corrections_flow
+    from transform.corrections import CorrectionsError
 
     corrections, releases, register = _abs(corrections), _abs(releases), _check_register(register)
     if not corrections.is_file():
         console.print(f"[red]error:[/] {corrections} does not exist")
         raise typer.Exit(EXIT_INPUT)
-    # A bad CSV (CorrectionsError) or no release (FileNotFoundError): one line from ``main``.
-    res = apply_corrections_flow(str(corrections), str(releases), reviewer, str(register) if register else None)
+    try:
+        res = apply_corrections_flow(str(corrections), str(releases), reviewer,
+                                     str(register) if register else None)
+    except CorrectionsError as exc:
+        console.print(f"[red]error:[/] {escape(_corrections_line(exc))}")
+        raise typer.Exit(EXIT_USAGE) from exc
+    except FileNotFoundError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(EXIT_INPUT) from exc
     rep = res["report"]
     out.print(f"applied {len(rep['applied'])} correction(s) to {len(rep['forms_changed'])} form(s); "
               f"newly verified {len(rep['newly_verified'])}, still flagged {len(rep['still_flagged'])}")
@@ -458,8 +465,9 @@ def rerun_failed_cmd(
     """Read again the files that failed in the last run (everything else is reused)."""
     from flows.maintenance import rerun_failed
 
+    releases, input_dir = _abs(releases), _abs(input_dir) if input_dir else None
     t0 = time.perf_counter()
-    res = rerun_failed(str(_abs(releases)), str(_abs(input_dir)) if input_dir else None, workers or None)
+    res = rerun_failed(str(releases), str(input_dir) if input_dir else None, workers or None)
     _print_summary(Path(res["release"]), time.perf_counter() - t0)
 
 
@@ -614,7 +622,7 @@ def _known_error(exc: BaseException) -> tuple[int, str] | None:
     if isinstance(exc, EmptyBatch):
         return EXIT_EMPTY, str(exc)
     if isinstance(exc, CorrectionsError):
-        return EXIT_USAGE, f"{exc.path}: {len(exc.problems)} problem(s), nothing applied: " + "; ".join(exc.problems)
+        return EXIT_USAGE, _corrections_line(exc)
     if isinstance(exc, PindaiError):
         return EXIT_INPUT, str(exc)
     if isinstance(exc, FileNotFoundError | NotADirectoryError | PermissionError | IsADirectoryError):
@@ -626,20 +634,27 @@ def _known_error(exc: BaseException) -> tuple[int, str] | None:
     return None
 
 
-class _NoTracebacks(logging.Filter):
-    """Drops Prefect's error records (a traceback each) from its console: the CLI prints the one line.
-    The Prefect server, when there is one, still gets them in the run's logs."""
+def _corrections_line(exc: Exception) -> str:
+    """A refused corrections CSV in one line: every bad row, separated by '; '."""
+    problems = getattr(exc, "problems", [str(exc)])
+    return f"{getattr(exc, 'path', '')}: {len(problems)} problem(s), nothing applied: " + "; ".join(problems)
 
-    def filter(self, record: logging.LogRecord) -> bool:
+
+def _quiet_prefect() -> None:
+    """Keep Prefect's tracebacks and exit chatter off the operator's terminal: the CLI prints one
+    line per error. The Prefect server, when there is one, still gets every record in the run's logs."""
+    import logging
+
+    def no_errors(record: logging.LogRecord) -> bool:  # each of Prefect's error records is a traceback
         return record.levelno < logging.ERROR
 
-
-class _NoDraining(logging.Filter):
-    """Prefect's background services report their draining at exit (events for the local server):
-    not the operator's concern."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
+    def no_draining(record: logging.LogRecord) -> bool:  # "Still processing items" while exiting
         return not record.getMessage().startswith("Still processing items")
+
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logging.getLogger(name).addFilter(no_errors)
+    for name in ("EventsWorker", "APILogWorker"):
+        logging.getLogger(name).addFilter(no_draining)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -648,10 +663,7 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     if not debug:
-        for name in ("prefect.flow_runs", "prefect.task_runs"):
-            logging.getLogger(name).addFilter(_NoTracebacks())
-        for name in ("EventsWorker", "APILogWorker"):  # "Still processing items" while exiting
-            logging.getLogger(name).addFilter(_NoDraining())
+        _quiet_prefect()
     command = typer.main.get_command(app)
     try:
         command.main(args=args, prog_name="pindai", standalone_mode=True)
@@ -659,6 +671,8 @@ def main(argv: list[str] | None = None) -> None:
         raise
     except Exception as exc:  # noqa: BLE001 - the one place errors become exit codes
         if debug:
+            import traceback
+
             traceback.print_exc()
         known = _known_error(exc)
         code, line = known if known else (EXIT_INTERNAL, f"internal error: {type(exc).__name__}: {exc}")

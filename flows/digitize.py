@@ -31,8 +31,6 @@ from extract.pool import reading_pool
 from extract.process import process_chunk
 from flows.pipeline import finish, reading_settings
 from load.release import publish
-from schemas.errors import EmptyBatch, NothingCouldBeOpened, WorkerCannotOpen
-from schemas.reasons import Reason
 from schemas.records import BatchResult, FileOutcome, InputFile
 from schemas.settings import Settings
 
@@ -57,6 +55,9 @@ def plan_task(input_dir: str) -> BatchPlan:
 # the path, and the rest of the batch is published.
 @task(name="read-files", retries=2, retry_delay_seconds=1)
 def read_chunk_task(items: list[InputFile], settings: Settings) -> list[FileOutcome]:
+    from schemas.errors import WorkerCannotOpen
+    from schemas.reasons import Reason
+
     if _POOL is None:
         res = process_chunk(items, settings)
     else:
@@ -100,6 +101,8 @@ def _runner(settings: Settings, dask_address: str | None):  # noqa: ANN202
 
 def read_all(plan: BatchPlan, settings: Settings, dask_address: str | None = None) -> list[FileOutcome]:
     """Submit every chunk, collect outcomes as they finish, report progress to the CLI and the UI."""
+    from schemas.errors import WorkerCannotOpen
+
     global _POOL
     outcomes: list[FileOutcome] = list(plan.settled)
     pages = 0
@@ -155,6 +158,8 @@ def digitize_batch(input_dir: str, releases_dir: str, workers: int | None = None
     settings = reading_settings(settings, register_file is not None)
     plan = plan_task(input_dir)
     if plan.total_files == 0:  # nothing to account for: no release, 'latest' stays where it is
+        from schemas.errors import EmptyBatch
+
         raise EmptyBatch(input_dir, len(plan.ignored), len(plan.skipped_links))
     outcomes = read_all(plan, settings, dask_address)
     check_workers_saw(plan, outcomes)
@@ -169,6 +174,9 @@ def digitize_batch(input_dir: str, releases_dir: str, workers: int | None = None
 def check_workers_saw(plan: BatchPlan, outcomes: list[FileOutcome]) -> None:
     """Raise ``NothingCouldBeOpened`` when no worker could open any file to read: the workers do not
     see the batch, which is not a release to publish (some files lost: those are ``failed``)."""
+    from schemas.errors import NothingCouldBeOpened
+    from schemas.reasons import Reason
+
     lost = [o.file.path for o in outcomes if o.failure is Reason.WORKER_CANNOT_OPEN]
     if plan.items and len(lost) == len(plan.items):
         raise NothingCouldBeOpened(lost)

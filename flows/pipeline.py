@@ -14,7 +14,6 @@ from extract.plan import BatchPlan, chunks, plan_batch
 from extract.pool import reading_pool
 from extract.process import default_reader, process_chunk
 from load.release import publish
-from schemas.errors import EmptyBatch
 from schemas.records import BatchResult, FileOutcome
 from schemas.register import RegisterSource, load_register
 from schemas.settings import Settings
@@ -74,8 +73,10 @@ def run_pipeline(input_dir: Path, releases_dir: Path, settings: Settings | None 
     register = load_register(register)  # read once, for validation and for the release
     settings = reading_settings(settings or Settings.from_env(), register is not None and bool(register.id2name))
     plan = plan_batch(input_dir)
-    if plan.total_files == 0:
+    if plan.total_files == 0:  # nothing to account for: no release
+        from schemas.errors import EmptyBatch
+
         raise EmptyBatch(str(plan.root), len(plan.ignored), len(plan.skipped_links))
     outcomes = process_plan(plan, settings, progress)
     result = finish(plan, outcomes, register, settings.learn.models_dir)
-    return result, publish(result, releases_dir, plan.root, register=register)
+    return result, publish(result, releases_dir, input_dir, register=register)

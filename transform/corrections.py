@@ -166,23 +166,6 @@ def _parse_value(text: str, max_value: int) -> tuple[bool, int | None, str | Non
     return True, v, None
 
 
-def _kind(text: str, current: int | None, new: int | None) -> tuple[CorrectionKind, str | None]:
-    """The row's kind (blank: ``misread`` if the value changes, else ``confirm``), or an error."""
-    t = text.strip().lower().replace("-", "_").replace(" ", "_")
-    if not t:
-        return (CorrectionKind.CONFIRM if new == current else CorrectionKind.MISREAD), None
-    try:
-        kind = CorrectionKind(t)
-    except ValueError:
-        return CorrectionKind.MISREAD, (f"kind '{text}' is not one of {', '.join(k.value for k in CorrectionKind)} "
-                                        f"(or empty)")
-    if kind is CorrectionKind.CONFIRM and new != current:
-        return kind, f"kind confirm, but new_value {_fmt(new)} differs from the value {_fmt(current)}"
-    if kind is not CorrectionKind.CONFIRM and new == current:
-        return kind, f"kind {kind.value}, but new_value {_fmt(new)} is the value already (use confirm)"
-    return kind, None
-
-
 def read_corrections(path: Path, forms: list[FormRecord], reviewer_default: str
                      ) -> tuple[list[AppliedCorrection], list[int]]:
     """Parse and check the whole CSV against ``forms``; raise ``CorrectionsError`` on any problem."""
@@ -256,6 +239,22 @@ def read_corrections(path: Path, forms: list[FormRecord], reviewer_default: str
     if problems:
         raise CorrectionsError(path, problems)
     return out, skipped
+
+
+def _kind(text: str, current: int | None, new: int | None) -> tuple[CorrectionKind, str | None]:
+    """The row's kind (blank: ``misread`` if the value changes, else ``confirm``), or an error."""
+    t = text.strip().lower().replace("-", "_").replace(" ", "_")
+    if not t:
+        return (CorrectionKind.CONFIRM if new == current else CorrectionKind.MISREAD), None
+    try:
+        kind = CorrectionKind(t)
+    except ValueError:
+        return CorrectionKind.MISREAD, (f"kind '{text}' is not one of {', '.join(k.value for k in CorrectionKind)} "
+                                        f"(or empty)")
+    if kind is CorrectionKind.CONFIRM and new != current:
+        return kind, f"kind confirm, but new_value {_fmt(new)} differs from the value {_fmt(current)}"
+    # A misread or slip whose value is in force already (the same CSV applied again) is accepted as is.
+    return kind, None
 
 
 _DEFAULT_WHY = {CorrectionKind.CONFIRM: "confirmed by a steward",

@@ -90,24 +90,9 @@ def test_bad_csv_is_a_clear_error_and_applies_nothing(records, tmp_path: Path, e
     assert "nothing applied" in str(err.value)
 
 
-def test_missing_columns_and_conflicting_rows(records, tmp_path: Path) -> None:
-    p = tmp_path / "c.csv"
-    p.write_text("region_code,field_id,new_value\n")
-    with pytest.raises(CorrectionsError, match="missing column"):
-        apply_corrections(records, p, "budi")
-    row = {"region_code": TPS, "form_type": "ppwp", "field_id": "votes_1", "old_value": "",
-           "new_value": "80", "reviewer": "", "reason": ""}
-    _write(p, [row, row | {"new_value": "90"}])
-    with pytest.raises(CorrectionsError, match="conflicts with line 2"):
-        apply_corrections(records, p, "budi")
-    _write(p, [row])
-    with pytest.raises(CorrectionsError, match="no reviewer"):
-        apply_corrections(records, p, "")
-
-
 def test_kind_column_default_and_checks(records, tmp_path: Path) -> None:
-    """``kind``: blank is misread when the value changes, confirm when not; a wrong kind, a confirm
-    that changes the value, a slip that does not: clear errors. A CSV without the column is read."""
+    """``kind``: blank is misread when the value changes, confirm when not; a wrong kind or a confirm
+    that changes the value: clear errors. A CSV without the column is read."""
     from transform.corrections import CorrectionKind
 
     tpl = write_template(records, tmp_path / "corrections.csv")
@@ -124,16 +109,29 @@ def test_kind_column_default_and_checks(records, tmp_path: Path) -> None:
     bad = _write(tmp_path / "bad.csv", [
         dict(base, field_id="votes_3", new_value="39", kind="typo"),
         dict(base, field_id="votes_1", new_value="1", kind="confirm"),
-        dict(base, field_id="votes_2", new_value=str(records[1].values["votes_2"]), kind="officer_slip"),
     ])
     with pytest.raises(CorrectionsError) as err:
         apply_corrections(records, bad, reviewer_default="budi")
     msg = str(err.value)
     assert "line 2" in msg and "kind 'typo' is not one of confirm, misread, officer_slip" in msg
     assert "line 3" in msg and "kind confirm, but new_value 1 differs" in msg
-    assert "line 4" in msg and "kind officer_slip, but new_value" in msg and "(use confirm)" in msg
     old_style = tmp_path / "old.csv"
     old_style.write_text("region_code,form_type,field_id,old_value,new_value,reviewer,reason\n"
                          f"{OTHER},ppwp,votes_3,,39,rina,\n")
     _, report = apply_corrections(records, old_style, reviewer_default="budi")
     assert [a.kind for a in report.applied] == [CorrectionKind.MISREAD]
+
+def test_missing_columns_and_conflicting_rows(records, tmp_path: Path) -> None:
+    p = tmp_path / "c.csv"
+    p.write_text("region_code,field_id,new_value\n")
+    with pytest.raises(CorrectionsError, match="missing column"):
+        apply_corrections(records, p, "budi")
+    row = {"region_code": TPS, "form_type": "ppwp", "field_id": "votes_1", "old_value": "",
+           "new_value": "80", "reviewer": "", "reason": ""}
+    _write(p, [row, row | {"new_value": "90"}])
+    with pytest.raises(CorrectionsError, match="conflicts with line 2"):
+        apply_corrections(records, p, "budi")
+    _write(p, [row])
+    with pytest.raises(CorrectionsError, match="no reviewer"):
+        apply_corrections(records, p, "")
+
