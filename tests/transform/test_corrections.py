@@ -121,6 +121,7 @@ def test_kind_column_default_and_checks(records, tmp_path: Path) -> None:
     _, report = apply_corrections(records, old_style, reviewer_default="budi")
     assert [a.kind for a in report.applied] == [CorrectionKind.MISREAD]
 
+
 def test_missing_columns_and_conflicting_rows(records, tmp_path: Path) -> None:
     p = tmp_path / "c.csv"
     p.write_text("region_code,field_id,new_value\n")
@@ -134,4 +135,3 @@ def test_missing_columns_and_conflicting_rows(records, tmp_path: Path) -> None:
     _write(p, [row])
     with pytest.raises(CorrectionsError, match="no reviewer"):
         apply_corrections(records, p, "")
-
