@@ -1,7 +1,7 @@
 """The stewards' corrections: which fields are doubtful, the ``corrections.csv`` template, and
 applying a filled-in CSV to a release's records (re-validated, with an audit trail).
 
-CSV columns: ``region_code, form_type, field_id, old_value, new_value, kind, reviewer, reason``.
+CSV columns: ``region_code, form_type, field_id, old_value, new_value, reviewer, reason, kind``.
 
 - ``new_value`` empty: no decision on that row (template rows nobody touched), skipped.
 - ``new_value`` a number: the field's value; equal to the current value it *confirms* the reading.
@@ -41,7 +41,8 @@ from transform.decode_arith import is_unsure
 from transform.rules import is_flagging
 from transform.validate import ValidationSettings, cross_form_checks, judge
 
-COLUMNS = ("region_code", "form_type", "field_id", "old_value", "new_value", "kind", "reviewer", "reason")
+# ``kind`` last: CSVs written before it existed (or rows written by position) still line up.
+COLUMNS = ("region_code", "form_type", "field_id", "old_value", "new_value", "reviewer", "reason", "kind")
 _OPTIONAL = {"kind"}  # CSVs written before the column existed are still read
 _EMPTY_MARKS = {"-", "x", "X", "blank", "kosong"}
 
@@ -229,7 +230,7 @@ def read_corrections(path: Path, forms: list[FormRecord], reviewer_default: str
         if not reviewer:
             problems.append(f"{where}: no reviewer (fill the column or give a default reviewer)")
             continue
-        kind, err = _kind(row.get("kind", ""), current, new)
+        kind, err = _kind(row.get("kind") or "", current, new)
         if err:
             problems.append(f"{where}: {err}")
             continue

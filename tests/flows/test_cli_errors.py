@@ -91,16 +91,29 @@ def test_unreadable_register(tmp_path: Path, small_batch: Path) -> None:
 def test_release_not_found(tmp_path: Path) -> None:
     csv = tmp_path / "c.csv"
     csv.write_text("region_code,form_type,field_id,old_value,new_value,reviewer,reason\n")
-    one_line(pindai("review", "apply", str(csv), "--releases", str(tmp_path)), EXIT_INPUT, "no release at")
-    one_line(pindai("rerun-failed", str(tmp_path / "nowhere")), EXIT_INPUT, "no release at")
+    one_line(pindai("review", "apply", str(csv), "--releases", str(tmp_path)), EXIT_INPUT, str(tmp_path))
+    one_line(pindai("rerun-failed", str(tmp_path / "nowhere")), EXIT_INPUT, str(tmp_path / "nowhere"))
 
 
-def test_unexpected_error_is_one_line_and_exit_70(tmp_path: Path) -> None:
-    (tmp_path / "run.json").write_text("{ damaged")
-    line = one_line(pindai("status", str(tmp_path)), EXIT_INTERNAL, "internal error: JSONDecodeError")
-    assert line.endswith("(run again with --debug for the traceback)")
-    debug = pindai("--debug", "status", str(tmp_path))
-    assert debug.returncode == EXIT_INTERNAL and "Traceback" in debug.stderr
+def test_unexpected_error_is_one_line_and_exit_70(monkeypatch, capsys) -> None:
+    """A bug (here a command that divides by zero) is one line and exit 70; --debug shows where."""
+    from flows import cli
+
+    def boom() -> None:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(cli.app, "registered_commands", list(cli.app.registered_commands))
+    cli.app.command("boom")(boom)
+    with pytest.raises(SystemExit) as ex:
+        cli.main(["boom"])
+    assert ex.value.code == EXIT_INTERNAL
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "error: internal error: ZeroDivisionError: division by zero (run again with --debug for the traceback)"]
+    with pytest.raises(SystemExit) as ex:
+        cli.main(["--debug", "boom"])
+    err = capsys.readouterr().err
+    assert ex.value.code == EXIT_INTERNAL and "Traceback" in err and "in boom" in err
 
 
 def test_all_files_unreadable_publish_an_accounting_release(tmp_path: Path) -> None:
