@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
+import tempfile
+import threading
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +44,50 @@ class PageImage:
     index: int  # 0-based page index inside the file
     gray: np.ndarray  # uint8, 255 = paper
     scale: float  # decoded pixels per original pixel (1, 0.5, 0.25...); 1 for PDFs
+    chatter: tuple[str, ...] = ()  # what the C decoders wrote while decoding it (see ``quiet``)
+
+
+# fd 2 is one per process: one capture at a time (decoding threads of one process take turns).
+_STDERR = threading.Lock()
+_CHATTER_CHARS = 200  # of the decoders' words in a file's one-line detail
+
+
+@contextmanager
+def quiet() -> Iterator[list[str]]:
+    """Capture what C libraries (libpng, libjpeg, libtiff via OpenCV and Pillow) write straight to
+    file descriptor 2 while decoding: on a damaged file they talk ("libpng error: IDAT: CRC error",
+    "Corrupt JPEG data: ...") and would flood the operator's terminal. The yielded list receives
+    their distinct lines, which go into the file's detail instead."""
+    said: list[str] = []
+    with _STDERR, tempfile.TemporaryFile() as tmp:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError):  # no fd 2 at all: nothing can be printed either
+            yield said
+            return
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield said
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            text = tmp.read(64 * 1024).decode("utf-8", "replace")
+            said.extend(dict.fromkeys(" ".join(ln.split()) for ln in text.splitlines() if ln.strip()))
+
+
+def chatter_text(lines: list[str] | tuple[str, ...]) -> str:
+    """The decoders' distinct lines as one short line (for a file's detail)."""
+    text = " | ".join(dict.fromkeys(lines))
+    return text if len(text) <= _CHATTER_CHARS else text[: _CHATTER_CHARS - 3] + "..."
+
+
+def _with_chatter(exc: DecodeError, said: list[str]) -> DecodeError:
+    if said:
+        exc.detail = f"{exc.detail}; decoder: {chatter_text(said)}"
+        exc.args = (exc.detail,)
+    return exc
 
 
 def sniff(head: bytes) -> str | None:
@@ -63,7 +111,11 @@ def read_regular(path: Path, limits: Limits, n: int | None = None) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
-        raise DecodeError(Reason.UNREADABLE_FILE, exc.strerror or str(exc)) from exc
+        # The planner read this file (its checksum): failing to open it now is the run's problem
+        # (removed or moved meanwhile, permissions, a worker without the batch's filesystem), not
+        # the file's. Named by its absolute path: the operator must find where it went.
+        raise DecodeError(Reason.WORKER_CANNOT_OPEN,
+                          f"cannot open {os.path.abspath(path)}: {exc.strerror or exc}") from exc
     with os.fdopen(fd, "rb") as fh:
         try:
             st = os.fstat(fd)
@@ -146,24 +198,38 @@ def _reduce_flag(long_side: int) -> tuple[int, float]:
 
 def decode_image(data: bytes, kind: str, limits: Limits) -> Iterator[PageImage]:
     # Every page is sized before any is decoded: a bomb on page 2 refuses the file up front.
-    sizes = _image_sizes(data, kind, limits)
+    with quiet() as said:
+        try:
+            sizes = _image_sizes(data, kind, limits)
+        except DecodeError as exc:
+            pending: DecodeError | None = exc
+        else:
+            pending = None
+    if pending is not None:
+        raise _with_chatter(pending, said)
     buf = np.frombuffer(data, np.uint8)
     if kind == "tiff":
         for i in range(len(sizes)):  # one page at a time: memory stays at one page
-            ok, pages = cv2.imdecodemulti(buf, cv2.IMREAD_GRAYSCALE, range=(i, i + 1))
+            with quiet() as page_said:
+                ok, pages = cv2.imdecodemulti(buf, cv2.IMREAD_GRAYSCALE, range=(i, i + 1))
+            said = [*said, *page_said]
             if not ok or not pages or pages[0] is None or pages[0].size == 0:
-                raise DecodeError(Reason.CORRUPT_IMAGE, f"TIFF page {i + 1} could not be decoded")
-            yield PageImage(i, pages[0], 1.0)
+                raise _with_chatter(DecodeError(Reason.CORRUPT_IMAGE, f"TIFF page {i + 1} could not be decoded"),
+                                    said)
+            yield PageImage(i, pages[0], 1.0, tuple(page_said))
         return
     w, h = sizes[0]
     flag, scale = _reduce_flag(max(w, h))
-    img = cv2.imdecode(buf, flag)
+    with quiet() as img_said:
+        img = cv2.imdecode(buf, flag)
+    said = [*said, *img_said]
     if img is None or img.size == 0:
-        raise DecodeError(Reason.CORRUPT_IMAGE, f"{kind.upper()} could not be decoded (truncated or damaged)")
+        raise _with_chatter(DecodeError(Reason.CORRUPT_IMAGE,
+                                        f"{kind.upper()} could not be decoded (truncated or damaged)"), said)
     if kind == "jpeg" and _jpeg_truncated(data):
         # libjpeg fills a truncated stream with grey and only warns: treat it as damaged.
-        raise DecodeError(Reason.CORRUPT_IMAGE, "JPEG is truncated (no end-of-image marker)")
-    yield PageImage(0, img, scale)
+        raise _with_chatter(DecodeError(Reason.CORRUPT_IMAGE, "JPEG is truncated (no end-of-image marker)"), said)
+    yield PageImage(0, img, scale, tuple(said))
 
 
 def _jpeg_truncated(data: bytes) -> bool:

@@ -19,6 +19,7 @@ from extract.ingest import (
     identity_from_name,
     read_manifest,
 )
+from schemas.errors import InputFolderMissing
 from schemas.reasons import Reason
 from schemas.records import FileOutcome, InputFile
 from schemas.settings import Limits, Settings
@@ -40,9 +41,11 @@ class BatchPlan:
 
 def plan_batch(root: Path, limits: Limits | None = None) -> BatchPlan:
     """``limits``: default ``Settings.from_env().limits`` (files above ``max_file_bytes`` are not read)."""
-    root = Path(root)
+    # Absolute once, here: every item's path is then the same in any worker, whatever its working
+    # folder (a Dask worker's is not the CLI's).
+    root = Path(os.path.abspath(root))
     if not root.is_dir():
-        raise NotADirectoryError(f"input folder {root} does not exist or is not a folder")
+        raise InputFolderMissing(str(root))
     found = discover(root)
     plan = BatchPlan(root=root, ignored=[p.as_posix() for p in found.ignored],
                      skipped_links=[p.as_posix() for p in found.skipped_links])
@@ -53,7 +56,7 @@ def plan_batch(root: Path, limits: Limits | None = None) -> BatchPlan:
         plan.warnings.append(f"{exc}; using file names instead")
         manifest = {}
     limits = limits or Settings.from_env().limits
-    first_by_sha: dict[str, str] = {}
+    described: list[InputFile] = []
     for rel in found.files:
         name = display_name(rel)
         if name is None:
@@ -77,14 +80,31 @@ def plan_batch(root: Path, limits: Limits | None = None) -> BatchPlan:
             plan.settled.append(FileOutcome(file=stub, failure=Reason.UNREADABLE_FILE,
                                             detail=exc.strerror or str(exc)))
             continue
-        original = first_by_sha.get(item.sha256)
-        if original is not None and item.size > 0:
-            plan.settled.append(FileOutcome(file=item, failure=Reason.DUPLICATE_FILE,
-                                            detail=f"same bytes as {original}"))
-            continue
-        first_by_sha.setdefault(item.sha256, item.rel_path)
-        plan.items.append(item)
+        described.append(item)
+    plan.items = _keep_one_of_each(described, plan.settled)
     return plan
+
+
+def _keep_one_of_each(items: list[InputFile], settled: list[FileOutcome]) -> list[InputFile]:
+    """Of byte-identical files, read one: the first whose identity is known (manifest or a good
+    name), else the first. The others are settled as ``duplicate_file`` naming the one read, so a
+    badly named copy that sorts first cannot cost the form its well-named page."""
+    keeper: dict[str, InputFile] = {}
+    for item in items:
+        if item.size == 0:  # empty files are all "identical"; each is rejected on its own
+            continue
+        kept = keeper.get(item.sha256)
+        if kept is None or (kept.identity is None and item.identity is not None):
+            keeper[item.sha256] = item
+    out: list[InputFile] = []
+    for item in items:
+        kept = keeper.get(item.sha256)
+        if kept is None or kept is item or item.size == 0:
+            out.append(item)
+        else:
+            settled.append(FileOutcome(file=item, failure=Reason.DUPLICATE_FILE,
+                                       detail=f"same bytes as {kept.rel_path}"))
+    return out
 
 
 def chunks(items: list[InputFile], size: int) -> list[list[InputFile]]:

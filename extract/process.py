@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from extract.cache import OutcomeCache, outcome_key
-from extract.decode import DecodeError, decode_file
+from extract.decode import DecodeError, chatter_text, decode_file
 from extract.digits import DigitReader
 from extract.header import HEADER_FIELDS, NUMBER_FIELDS, header_crops, read_headers
 from extract.model_store import current_model
@@ -29,7 +29,7 @@ from schemas.settings import LearnSettings, Settings
 from schemas.version import pipeline_version
 
 log = logging.getLogger(__name__)
-TRANSIENT = {Reason.TOOL_TIMEOUT, Reason.INTERNAL_ERROR}
+TRANSIENT = {Reason.TOOL_TIMEOUT, Reason.INTERNAL_ERROR, Reason.WORKER_CANNOT_OPEN}
 
 
 def default_reader(models_dir: str | None = None) -> DigitReader:
@@ -69,10 +69,12 @@ def process_file(item: InputFile, settings: Settings, reader: DigitReader | None
         # repr: a name may hold a newline or control characters; the detail stays one line.
         outcome.detail = f"{item.rel_path!r}: add it to manifest.csv or rename it"
         return outcome
+    chatter: list[str] = []  # the decoders' warnings on a damaged file: its detail, not the terminal
     try:
         t0 = time.perf_counter()
         for page in decode_file(Path(item.path), settings.limits, settings.read):
             t_decode = time.perf_counter() - t0
+            chatter.extend(page.chatter)
             result = _process_page(item, page.index, page.gray, settings, reader)
             if isinstance(result, PageReading):
                 result.seconds["decode"] = round(t_decode, 4)
@@ -91,6 +93,8 @@ def process_file(item: InputFile, settings: Settings, reader: DigitReader | None
     except Exception as exc:  # a bug must not stop the batch; it is reported as one
         log.exception("internal error on %s", item.rel_path)
         outcome.failure, outcome.detail = Reason.INTERNAL_ERROR, " ".join(f"{type(exc).__name__}: {exc}".split())
+    if outcome.failure is None and chatter:
+        outcome.detail = f"decoder: {chatter_text(chatter)}"
     return outcome
 
 

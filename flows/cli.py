@@ -14,12 +14,52 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="pindai: scanned election result forms in, validated open data out.")
+
+class _Pindai(typer.Typer):
+    """``app()`` (the ``pindai`` script, ``python -m flows.cli``) runs through ``main``: known errors
+    become one line and an exit code, never a traceback unless ``--debug``."""
+
+    def __call__(self, *args: object, **kwargs: object) -> None:
+        main()
+
+
+app = _Pindai(add_completion=False, no_args_is_help=True,
+              help="pindai: scanned election result forms in, validated open data out.")
 console = Console(stderr=True, soft_wrap=True)  # messages stay one line (greppable, no mid-path breaks)
 out = Console(soft_wrap=True)
 
 EXIT_OK, EXIT_USAGE, EXIT_INPUT, EXIT_WRITE, EXIT_VERIFY, EXIT_NO_TRAIN = 0, 2, 3, 4, 5, 6
+EXIT_EMPTY = 7  # the input folder holds nothing to read: no release
+EXIT_INTERNAL = 70  # an unexpected error (a bug): one line, the traceback with --debug (EX_SOFTWARE)
+
+
+@app.callback()
+def _options(
+    debug: Annotated[bool, typer.Option("--debug", help="on an error, show the full traceback (and Prefect's)")]
+    = False,
+) -> None:
+    """pindai: scanned election result forms in, validated open data out."""
+    # Read by ``main`` before parsing (Prefect's logging must be quiet before any flow starts).
+
+
+def _abs(path: Path) -> Path:
+    """Paths are made absolute once, here: every worker (a process, a Dask worker in another
+    folder) and every later command (run.json records them) sees the same file."""
+    import os
+
+    return Path(os.path.abspath(path.expanduser()))
+
+
+def _check_register(register: Path | None) -> Path | None:
+    """Read the register once before any work: an unusable one stops the command with one line
+    (``RegisterUnusable``) instead of failing inside a flow after the reading."""
+    if register is None:
+        return None
+    from schemas.register import load_register
+
+    register = _abs(register)
+    load_register(register)
+    return register
 
 
 @app.command()
@@ -74,7 +114,12 @@ def generate(
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(EXIT_USAGE) from exc
     with _progress("generating") as (bar, task_id):
-        summary = generate_batch(opts, progress=lambda done, total: bar.update(task_id, completed=done, total=total))
+        try:
+            summary = generate_batch(opts, progress=lambda done, total: bar.update(task_id, completed=done,
+                                                                                     total=total))
+        except ValueError as exc:  # options that only the register can judge, e.g. an unknown province
+            console.print(f"[red]error:[/] {escape(str(exc))}")
+            raise typer.Exit(EXIT_USAGE) from exc
     out.print(f"generated {summary.forms} forms in {summary.files} files under {out_dir} "
               f"(truth: {out_dir / 'truth.jsonl'})")
 
@@ -96,6 +141,7 @@ def run(
     from load.release import CarryOverError
     from schemas.settings import Settings
 
+    input_dir, out, register = _abs(input_dir), _abs(out), _check_register(register)
     if not input_dir.is_dir():
         console.print(f"[red]error:[/] input folder {escape(str(input_dir))} does not exist or is not a folder")
         raise typer.Exit(EXIT_INPUT)
@@ -179,6 +225,7 @@ def review_apply(
     from flows.maintenance import apply_corrections_flow
     from transform.corrections import CorrectionsError
 
+    corrections, releases, register = _abs(corrections), _abs(releases), _check_register(register)
     if not corrections.is_file():
         console.print(f"[red]error:[/] {corrections} does not exist")
         raise typer.Exit(EXIT_INPUT)
@@ -186,7 +233,7 @@ def review_apply(
         res = apply_corrections_flow(str(corrections), str(releases), reviewer,
                                      str(register) if register else None)
     except CorrectionsError as exc:
-        console.print(f"[red]error:[/] {exc}\nnothing was applied")
+        console.print(f"[red]error:[/] {escape(_corrections_line(exc))}")
         raise typer.Exit(EXIT_USAGE) from exc
     except (FileNotFoundError, ValueError) as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")
@@ -435,6 +482,7 @@ def rerun_failed_cmd(
     release keeps the latest one's corrections and register. Nothing failed: nothing is published."""
     from flows.maintenance import rerun_failed
 
+    releases, input_dir = _abs(releases), _abs(input_dir) if input_dir else None
     t0 = time.perf_counter()
     try:
         res = rerun_failed(str(releases), str(input_dir) if input_dir else None, workers or None,
@@ -461,7 +509,13 @@ def serve() -> None:
         raise typer.Exit(EXIT_USAGE)
     from flows.serve import serve as serve_flows
 
-    serve_flows()
+    def ready(n: int) -> None:
+        out.print(f"pindai serve: {n} deployments registered with {escape(os.environ['PREFECT_API_URL'])}; "
+                  f"SIGTERM or Ctrl+C stops", highlight=False)
+        sys.stdout.flush()
+
+    serve_flows(ready=ready)  # returns once stopped by SIGTERM or SIGINT (within seconds)
+    console.print("pindai serve stopped")
 
 
 release_app = typer.Typer(no_args_is_help=True, help="Inspect published releases.")
@@ -561,6 +615,9 @@ def _print_summary(release: Path, seconds: float) -> None:
               f"failed {files.get('failed', 0)})")
     out.print(f"  forms read: {s['forms']}  verified {fs.get('verified', 0)}, flagged for review "
               f"{fs.get('needs_review', 0)}")
+    if s["files"] and not s["forms"]:  # published for the accounting, but nothing in it was read
+        out.print(f"  [yellow]warning:[/] no form could be read: all {s['files']} file(s) rejected or failed "
+                  f"(reasons: pindai status {escape(str(release.parent))})")
     for w in info.get("warnings") or []:  # batch-level problems, e.g. a malformed manifest.csv
         out.print(f"  [yellow]warning:[/] {escape(w)}")
     if s["ignored_files"]:
@@ -584,9 +641,72 @@ class _progress:
         self.bar.__exit__(*exc)
 
 
-def main() -> None:  # pragma: no cover
-    app()
+def _known_error(exc: BaseException) -> tuple[int, str] | None:
+    """(exit code, one line) for an error the operator can act on; None for a bug."""
+    from schemas.errors import EmptyBatch, PindaiError
+    from transform.corrections import CorrectionsError
+
+    if isinstance(exc, EmptyBatch):
+        return EXIT_EMPTY, str(exc)
+    if isinstance(exc, CorrectionsError):
+        return EXIT_USAGE, _corrections_line(exc)
+    if isinstance(exc, PindaiError):
+        return EXIT_INPUT, str(exc)
+    if isinstance(exc, FileNotFoundError | NotADirectoryError | PermissionError | IsADirectoryError):
+        return EXIT_INPUT, str(exc)
+    from load.release import CarryOverError
+
+    if isinstance(exc, CarryOverError):
+        return EXIT_WRITE, str(exc)
+    return None
+
+
+def _corrections_line(exc: Exception) -> str:
+    """A refused corrections CSV in one line: every bad row, separated by '; '."""
+    problems = getattr(exc, "problems", [str(exc)])
+    return f"{getattr(exc, 'path', '')}: {len(problems)} problem(s), nothing applied: " + "; ".join(problems)
+
+
+def _quiet_prefect() -> None:
+    """Keep Prefect's tracebacks and exit chatter off the operator's terminal: the CLI prints one
+    line per error. The Prefect server, when there is one, still gets every record in the run's logs."""
+    import logging
+
+    def no_errors(record: logging.LogRecord) -> bool:  # each of Prefect's error records is a traceback
+        return record.levelno < logging.ERROR
+
+    def no_draining(record: logging.LogRecord) -> bool:  # "Still processing items" while exiting
+        return not record.getMessage().startswith("Still processing items")
+
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logging.getLogger(name).addFilter(no_errors)
+    for name in ("EventsWorker", "APILogWorker"):
+        logging.getLogger(name).addFilter(no_draining)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI: one line and a stable exit code for every known error; for anything else one
+    line and exit 70. ``--debug`` shows the tracebacks."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    if not debug:
+        _quiet_prefect()
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=args, prog_name="pindai", standalone_mode=True)
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the one place errors become exit codes
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        known = _known_error(exc)
+        code, line = known if known else (EXIT_INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
+        hint = "" if debug or known else " (run again with --debug for the traceback)"
+        console.print(f"[red]error:[/] {escape(' '.join(line.split()))}{hint}")
+        sys.exit(code)
 
 
 if __name__ == "__main__":  # `python -m flows.cli` (tests run the CLI this way)
-    app()
+    main()

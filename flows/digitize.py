@@ -15,6 +15,7 @@ Where the work runs:
 
 from __future__ import annotations
 
+import os
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -47,11 +48,24 @@ def plan_task(input_dir: str) -> BatchPlan:
 # No retries here: process_chunk never raises for a bad file (tool timeouts and internal errors come
 # back as FAILED outcomes, are never cached, and are read again by the next run or `rerun_failed`).
 # A retry is for the infrastructure: a worker process that died (OOM kill), a lost Dask worker.
+#
+# A worker that cannot open a file the planner read raises ``WorkerCannotOpen`` so the chunk is
+# retried (in the same worker: a file put back, a network filesystem catching up); once the retries
+# are spent, ``read_all`` takes the outcomes the error carries: those files end ``failed``, naming
+# the path, and the rest of the batch is published.
 @task(name="read-files", retries=2, retry_delay_seconds=1)
 def read_chunk_task(items: list[InputFile], settings: Settings) -> list[FileOutcome]:
+    from schemas.errors import WorkerCannotOpen
+    from schemas.reasons import Reason
+
     if _POOL is None:
-        return process_chunk(items, settings)
-    return _POOL.submit(process_chunk, items, settings).result()
+        res = process_chunk(items, settings)
+    else:
+        res = _POOL.submit(process_chunk, items, settings).result()
+    lost = [o.file.path for o in res if o.failure is Reason.WORKER_CANNOT_OPEN]
+    if lost:
+        raise WorkerCannotOpen(lost, res)
+    return res
 
 
 @task(name="validate")
@@ -88,6 +102,8 @@ def _runner(settings: Settings, dask_address: str | None):  # noqa: ANN202
 
 def read_all(plan: BatchPlan, settings: Settings, dask_address: str | None = None) -> list[FileOutcome]:
     """Submit every chunk, collect outcomes as they finish, report progress to the CLI and the UI."""
+    from schemas.errors import WorkerCannotOpen
+
     global _POOL
     outcomes: list[FileOutcome] = list(plan.settled)
     pages = 0
@@ -105,7 +121,10 @@ def read_all(plan: BatchPlan, settings: Settings, dask_address: str | None = Non
         with _runner(settings, dask_address) as runner:
             futures = [runner.submit(read_chunk_task, parameters={"items": p, "settings": settings}) for p in parts]
             for fut in as_completed(futures):
-                res = fut.result()
+                try:
+                    res = fut.result()
+                except WorkerCannotOpen as exc:  # retried already: the files are failed, the run goes on
+                    res = exc.outcomes
                 outcomes.extend(res)
                 pages += sum(len(o.pages) + len(o.rejected_pages) for o in res)
                 if PROGRESS:
@@ -130,6 +149,8 @@ def digitize_batch(input_dir: str, releases_dir: str, workers: int | None = None
     Finished files are kept in ``releases_dir/.cache``: after a crash (or on an unchanged batch)
     the same command reuses them and only reads what is left.
     """
+    # Absolute here too: a deployment started from the Prefect UI passes what the operator typed.
+    input_dir, releases_dir = os.path.abspath(input_dir), os.path.abspath(releases_dir)
     settings = Settings.from_env()
     if workers:
         settings.workers = workers
@@ -141,13 +162,29 @@ def digitize_batch(input_dir: str, releases_dir: str, workers: int | None = None
     register_file = register_in_force(releases_dir, register_file)
     settings = reading_settings(settings, register_file is not None)
     plan = plan_task(input_dir)
+    if plan.total_files == 0:  # nothing to account for: no release, 'latest' stays where it is
+        from schemas.errors import EmptyBatch
+
+        raise EmptyBatch(input_dir, len(plan.ignored), len(plan.skipped_links))
     outcomes = read_all(plan, settings, dask_address)
+    check_workers_saw(plan, outcomes)
     result = validate_task(plan, outcomes, register_file)
     release = publish_task(result, releases_dir, input_dir, register_file, command)
     rows = batch_summary_rows(result)
     create_table_artifact(table=rows, key="batch-summary",
                           description=f"pindai batch {input_dir}: files per kab/kota -> {release}")
     return {"release": release, "files": len(result.files)}
+
+
+def check_workers_saw(plan: BatchPlan, outcomes: list[FileOutcome]) -> None:
+    """Raise ``NothingCouldBeOpened`` when no worker could open any file to read: the workers do not
+    see the batch, which is not a release to publish (some files lost: those are ``failed``)."""
+    from schemas.errors import NothingCouldBeOpened
+    from schemas.reasons import Reason
+
+    lost = [o.file.path for o in outcomes if o.failure is Reason.WORKER_CANNOT_OPEN]
+    if plan.items and len(lost) == len(plan.items):
+        raise NothingCouldBeOpened(lost)
 
 
 def _chunk_size(n_items: int, settings: Settings) -> int:

@@ -74,6 +74,10 @@ def run_pipeline(input_dir: Path, releases_dir: Path, settings: Settings | None 
     register = load_register(register_in_force(releases_dir, register))
     settings = reading_settings(settings or Settings.from_env(), register is not None and bool(register.id2name))
     plan = plan_batch(input_dir)
+    if plan.total_files == 0:  # nothing to account for: no release
+        from schemas.errors import EmptyBatch
+
+        raise EmptyBatch(str(plan.root), len(plan.ignored), len(plan.skipped_links))
     outcomes = process_plan(plan, settings, progress)
     result = finish(plan, outcomes, register, settings.learn.models_dir)
     return result, publish_from_parent(result, releases_dir, input_dir, "run", register)

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 
+from schemas.errors import TruthUnusable
 from schemas.records import CLASS_BLANK, CLASS_NODIGIT, DIGIT_CLASSES, FormRecord
 from schemas.truth import TruthForm
 
@@ -106,8 +107,18 @@ class EvalReport(BaseModel):
 # --------------------------------------------------------------------------- loading
 
 def load_truth(path: Path) -> list[TruthForm]:
+    """The generator's truth.jsonl; a line that is not a truth record is a ``TruthUnusable`` naming it."""
+    out: list[TruthForm] = []
     with open(path, encoding="utf-8") as fh:
-        return [TruthForm.model_validate_json(line) for line in fh if line.strip()]
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                out.append(TruthForm.model_validate_json(line))
+            except ValueError as exc:  # pydantic's ValidationError: bad JSON or a missing field
+                first = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)
+                raise TruthUnusable(str(path), f"line {n} is not a truth record ({first})") from exc
+    return out
 
 
 # --------------------------------------------------------------------------- counting

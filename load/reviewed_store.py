@@ -32,6 +32,13 @@ def append(store: Path | str, fields: list[LabelledField], *, at: str, model_ver
     """Append the crops of ``fields`` as one shard. An unwritable store is reported, not raised."""
     store = Path(store)
     report = StoreReport(store=str(store), skipped=list(skipped or []))
+    # The store's own guard (whoever cut the crops): a label is what is written on the paper, so a
+    # decision that corrects the officer, not the reader, never enters it.
+    report.skipped += [SkippedField(region_code=f.decision.region_code, form_type=f.decision.form_type,
+                                    field_id=f.decision.field_id, reason=StoreSkip.NOT_INK,
+                                    detail=f"an officer's slip: the paper says {f.decision.old}")
+                       for f in fields if not f.decision.kind.is_ink]
+    fields = [f for f in fields if f.decision.kind.is_ink]
     if not fields:
         return report
     x = np.concatenate([f.crops for f in fields])

@@ -61,6 +61,9 @@ class StoreSkip(StrEnum):
     FIELD_NOT_READ = "field_not_read"  # the release has no reading of the field's boxes
     VALUE_DOES_NOT_FIT = "value_does_not_fit"  # more digits than boxes
     STORE_UNWRITABLE = "store_unwritable"
+    # A steward corrected an officer's slip: the decided value is the truth of the count, not of
+    # the ink, so the boxes must not be labelled with it.
+    NOT_INK = "not_ink"
     INTERNAL_ERROR = "internal_error"
 
 

@@ -32,6 +32,9 @@ class Reason(StrEnum):
     DUPLICATE_FILE = "duplicate_file"  # byte-identical to another input file
     TOOL_TIMEOUT = "tool_timeout"
     TOOL_ERROR = "tool_error"
+    # A worker could not open a file the planner read: the run's fault (moved, removed, permissions,
+    # a Dask worker without the batch's filesystem), so the file is ``failed``, never ``rejected``.
+    WORKER_CANNOT_OPEN = "worker_cannot_open"
     # -- pages (registration) -------------------------------------------------------------
     BLANK_PAGE = "blank_page"
     NO_MARKS = "no_marks"
@@ -73,6 +76,8 @@ _MESSAGES: dict[Reason, str] = {
     Reason.DUPLICATE_FILE: "byte-identical to another input file; read once",
     Reason.TOOL_TIMEOUT: "an external tool (pdftoppm/tesseract) took longer than its time limit",
     Reason.TOOL_ERROR: "an external tool (pdftoppm/tesseract) failed",
+    Reason.WORKER_CANNOT_OPEN: "a reading worker could not open the file the run had found (removed or moved "
+    "during the run, permissions, or not on the worker's filesystem); read it again with rerun-failed",
     Reason.BLANK_PAGE: "the page is blank",
     Reason.NO_MARKS: "no registration marks or page tag found: not a known form, or badly cropped",
     Reason.UNKNOWN_PAGE: "the page tag or table structure matches no known form page",

@@ -22,6 +22,8 @@ from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 
+from schemas.errors import RegisterUnusable
+
 MINI_REGISTER = "register-mini.json"
 
 
@@ -120,7 +122,25 @@ def _from_bytes(raw: bytes, where: str, source: str, path: str | None = None) ->
 
 def load_register(source: RegisterSource) -> Register | None:
     """A register from a file path, an already parsed ``{"id2name", "tps"}`` dict, a Register
-    (returned as is), or None (no register: None). Raises ValueError on another format."""
+    (returned as is), or None (no register: None). Raises ``RegisterUnusable`` (a ValueError) on a
+    file that cannot be read or is not a register, naming the file and why."""
+    try:
+        return _load_register(source)
+    except RegisterUnusable:
+        raise
+    except OSError as exc:
+        raise RegisterUnusable(str(source), f"cannot read it ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise RegisterUnusable(str(source), f"not UTF-8 JSON ({exc.reason} at byte {exc.start})") from exc
+    except json.JSONDecodeError as exc:
+        raise RegisterUnusable(str(source), f"not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
+    except ValueError as exc:
+        if isinstance(source, dict):
+            raise
+        raise RegisterUnusable(str(source), str(exc).removeprefix(f"{source}: ")) from exc
+
+
+def _load_register(source: RegisterSource) -> Register | None:
     if source is None or isinstance(source, Register):
         return source
     if isinstance(source, dict):

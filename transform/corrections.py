@@ -1,7 +1,7 @@
 """The stewards' corrections: which fields are doubtful, the ``corrections.csv`` template, and
 applying a filled-in CSV to a release's records (re-validated, with an audit trail).
 
-CSV columns: ``region_code, form_type, field_id, old_value, new_value, reviewer, reason``.
+CSV columns: ``region_code, form_type, field_id, old_value, new_value, reviewer, reason, kind``.
 
 - ``new_value`` empty: no decision on that row (template rows nobody touched), skipped.
 - ``new_value`` a number: the field's value; equal to the current value it *confirms* the reading.
@@ -9,6 +9,11 @@ CSV columns: ``region_code, form_type, field_id, old_value, new_value, reviewer,
 - ``old_value`` (prefilled in the template) must match the record's current value: a CSV made for
   another release is refused instead of overwriting newer values. Empty: not checked.
 - ``reviewer`` empty: the ``reviewer_default`` given to ``apply_corrections``.
+- ``kind`` (optional column; a CSV without it is read as all blank) says what the paper shows:
+  ``confirm`` (the reading is what is written), ``misread`` (the paper says ``new_value``, the
+  reader was wrong) or ``officer_slip`` (the paper says what was read, but the officer wrote it
+  wrongly: the published value changes, the ink does not, so it never becomes a training label).
+  Blank: ``misread`` when ``new_value`` differs from the current value, else ``confirm``.
 
 The whole CSV is checked first; any bad row (unknown form or field, a non-number, out of range,
 stale ``old_value``, two different values for one field) raises ``CorrectionsError`` listing every
@@ -24,6 +29,7 @@ import io
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -37,15 +43,30 @@ from transform.decode_arith import is_unsure
 from transform.rules import is_flagging
 from transform.validate import ValidationSettings, cross_form_checks, judge
 
-COLUMNS = ("region_code", "form_type", "field_id", "old_value", "new_value", "reviewer", "reason")
+# ``kind`` last: CSVs written before it existed (or rows written by position) still line up.
+COLUMNS = ("region_code", "form_type", "field_id", "old_value", "new_value", "reviewer", "reason", "kind")
+_OPTIONAL = {"kind"}  # CSVs written before the column existed are still read
 _EMPTY_MARKS = {"-", "x", "X", "blank", "kosong"}
+
+
+class CorrectionKind(StrEnum):
+    """What a steward's decision says about the ink on the paper (stable codes; the CSV's ``kind``)."""
+
+    CONFIRM = "confirm"  # the reading is what is written
+    MISREAD = "misread"  # the paper says the new value; the reader was wrong
+    OFFICER_SLIP = "officer_slip"  # the paper says what was read; the officer's number was wrong
+
+    @property
+    def is_ink(self) -> bool:
+        """The decided value is what is written on the paper: it may label the field's boxes."""
+        return self is not CorrectionKind.OFFICER_SLIP
 
 
 class CorrectionsError(ValueError):
     """A corrections CSV that cannot be applied; ``problems`` lists every bad line."""
 
     def __init__(self, path: Path, problems: list[str]) -> None:
-        self.problems = problems
+        self.path, self.problems = path, problems
         super().__init__(f"{path}: {len(problems)} problem(s), nothing applied:\n  " + "\n  ".join(problems))
 
 
@@ -59,6 +80,7 @@ class AppliedCorrection(BaseModel):
     reviewer: str
     confirmation: bool  # new == old: the steward confirmed the reading
     reason: str = ""
+    kind: CorrectionKind = CorrectionKind.MISREAD  # what the paper shows (see the module docstring)
 
 
 class CorrectionReport(BaseModel):
@@ -118,7 +140,8 @@ def template_rows(forms: list[FormRecord]) -> list[dict[str, str]]:
             continue
         for fid in doubtful_fields(f):
             rows.append({"region_code": f.region_code, "form_type": f.form_type.value, "field_id": fid,
-                         "old_value": _fmt(f.values.get(fid)), "new_value": "", "reviewer": "", "reason": ""})
+                         "old_value": _fmt(f.values.get(fid)), "new_value": "", "kind": "", "reviewer": "",
+                         "reason": ""})
     return rows
 
 
@@ -156,7 +179,7 @@ def read_corrections(path: Path, forms: list[FormRecord], reviewer_default: str,
         except (OSError, UnicodeDecodeError) as exc:
             raise CorrectionsError(path, [f"cannot read the file: {exc}"]) from exc
     reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+    missing = [c for c in COLUMNS if c not in (reader.fieldnames or []) and c not in _OPTIONAL]
     if missing:
         raise CorrectionsError(path, [f"line 1: missing column(s) {', '.join(missing)}; expected "
                                       f"{','.join(COLUMNS)}"])
@@ -211,12 +234,37 @@ def read_corrections(path: Path, forms: list[FormRecord], reviewer_default: str,
         if not reviewer:
             problems.append(f"{where}: no reviewer (fill the column or give a default reviewer)")
             continue
+        kind, err = _kind(row.get("kind") or "", current, new)
+        if err:
+            problems.append(f"{where}: {err}")
+            continue
         out.append(AppliedCorrection(line=n, region_code=code, form_type=ft, field_id=fid, old=current,
                                      new=new, reviewer=reviewer, confirmation=new == current,
-                                     reason=row["reason"]))
+                                     reason=row["reason"], kind=kind))
     if problems:
         raise CorrectionsError(path, problems)
     return out, skipped
+
+
+def _kind(text: str, current: int | None, new: int | None) -> tuple[CorrectionKind, str | None]:
+    """The row's kind (blank: ``misread`` if the value changes, else ``confirm``), or an error."""
+    t = text.strip().lower().replace("-", "_").replace(" ", "_")
+    if not t:
+        return (CorrectionKind.CONFIRM if new == current else CorrectionKind.MISREAD), None
+    try:
+        kind = CorrectionKind(t)
+    except ValueError:
+        return CorrectionKind.MISREAD, (f"kind '{text}' is not one of {', '.join(k.value for k in CorrectionKind)} "
+                                        f"(or empty)")
+    if kind is CorrectionKind.CONFIRM and new != current:
+        return kind, f"kind confirm, but new_value {_fmt(new)} differs from the value {_fmt(current)}"
+    # A misread or slip whose value is in force already (the same CSV applied again) is accepted as is.
+    return kind, None
+
+
+_DEFAULT_WHY = {CorrectionKind.CONFIRM: "confirmed by a steward",
+                CorrectionKind.MISREAD: "corrected by a steward",
+                CorrectionKind.OFFICER_SLIP: "an officer's slip corrected by a steward (the paper says {old})"}
 
 
 def apply_corrections(records: list[FormRecord], corrections_csv: Path, reviewer_default: str,
@@ -235,7 +283,7 @@ def apply_corrections(records: list[FormRecord], corrections_csv: Path, reviewer
     at = at or datetime.now(UTC).isoformat(timespec="seconds")
     pending: dict[tuple[str, str], list[Correction]] = {}
     for e in entries:
-        why = e.reason or ("confirmed by a steward" if e.confirmation else "corrected by a steward")
+        why = e.reason or _DEFAULT_WHY[e.kind].format(old=_fmt(e.old))
         pending.setdefault((e.region_code, e.form_type), []).append(Correction(
             field_id=e.field_id, old=e.old, new=e.new, by=e.reviewer, at=at, reason=why))
     out: list[FormRecord] = []

@@ -86,6 +86,9 @@ def label_decisions(forms: list[FormRecord], decisions: list[AppliedCorrection],
 
     pages: dict[tuple[str, int], list[tuple[AppliedCorrection, FieldReading, PageReading]]] = defaultdict(list)
     for d in decisions:
+        if not d.kind.is_ink:  # only what is written on the paper labels boxes
+            skip(d, StoreSkip.NOT_INK, f"an officer's slip: the paper says {d.old}, the count {d.new}")
+            continue
         form = by_form.get((d.region_code, d.form_type))
         found = _reading(form, d.field_id) if form is not None else None
         if found is None:

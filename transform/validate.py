@@ -72,7 +72,7 @@ from transform.rules import (
     scan_agreement_results,
 )
 
-_FAILED = {Reason.TOOL_TIMEOUT, Reason.TOOL_ERROR, Reason.INTERNAL_ERROR}
+_FAILED = {Reason.TOOL_TIMEOUT, Reason.TOOL_ERROR, Reason.INTERNAL_ERROR, Reason.WORKER_CANNOT_OPEN}
 # Issues that come from outside the form's values (scans, header, other forms): kept by ``judge``.
 _KEPT_PREFIXES = ("R12", "R13", "R14.recap", "ID.")
 _SETTLED = {Reason.AUTO_CONFIRMED, Reason.STEWARD_CORRECTED}
@@ -366,12 +366,13 @@ def file_status(oc: FileOutcome, forms: dict[tuple[str, FormType], FormRecord]) 
         return FileStatus(status=status, reasons=[oc.failure], detail=oc.detail or oc.failure.message, **base)
     if not oc.pages:
         reasons = list(dict.fromkeys(r.reason for r in oc.rejected_pages)) or [Reason.BLANK_PAGE]
-        detail = "; ".join(f"page {r.page_index + 1}: {r.reason.message}" for r in oc.rejected_pages)
+        detail = "; ".join([*(f"page {r.page_index + 1}: {r.reason.message}" for r in oc.rejected_pages),
+                            *([oc.detail] if oc.detail else [])])  # the decoders' warnings, if any
         return FileStatus(status=Status.REJECTED, reasons=reasons, detail=detail, **base)
     assert ident is not None
     form = forms[(ident.region_code, ident.form_type)]
     reasons = list(form.reasons) + [r.reason for r in oc.rejected_pages]
-    detail = "; ".join(r.message for r in dict.fromkeys(reasons))
+    detail = "; ".join([*(r.message for r in dict.fromkeys(reasons)), *([oc.detail] if oc.detail else [])])
     return FileStatus(status=form.status, reasons=list(dict.fromkeys(reasons)), detail=detail, **base)
 
 

@@ -118,3 +118,32 @@ def test_duplicate_scan_is_read_once(folder, scans, reader) -> None:
     assert (dup.status, dup.reasons) == (Status.REJECTED, [Reason.DUPLICATE_FILE])
     assert dup.detail == f"same bytes as {scans.page(0, 1).name}"
     assert by_name[scans.page(0, 1).name].status.value in GOOD
+
+
+def test_of_identical_files_the_well_named_one_is_read(folder, scans, reader) -> None:
+    """A badly named copy that sorts first must not cost the form its page: the copy whose identity
+    is known is read, the bad one points to it (issue 25)."""
+    from hostile_support import statuses
+
+    good = scans.page(0, 2).name  # <tps>_ppwp_p2.jpg
+    bad = "-rf_ppwp_p2.jpg"  # '-' sorts before the digits
+    assert sorted([good, bad])[0] == bad
+    d = folder({good: scans.page(0, 2), bad: scans.page(0, 2)})
+    by_name = statuses(d, reader=reader)
+    assert by_name[good].status.value in GOOD, by_name[good]
+    dup = by_name[bad]
+    assert (dup.status, dup.reasons) == (Status.REJECTED, [Reason.DUPLICATE_FILE])
+    assert dup.detail == f"same bytes as {good}"
+
+
+def test_of_identical_files_one_in_the_manifest_is_read(folder, scans) -> None:
+    from extract.plan import plan_batch
+
+    src = scans.page(1, 1)
+    d = folder({"a-copy.jpg": src, "z-named-in-manifest.jpg": src})
+    (d / "manifest.csv").write_text(f"file,tps_code,form_type,page\nz-named-in-manifest.jpg,{scans.codes[1]},ppwp,1\n")
+    plan = plan_batch(d)
+    assert [i.rel_path for i in plan.items] == ["z-named-in-manifest.jpg"]
+    (dup,) = plan.settled
+    assert (dup.file.rel_path, dup.failure, dup.detail) == (
+        "a-copy.jpg", Reason.DUPLICATE_FILE, "same bytes as z-named-in-manifest.jpg")

@@ -90,6 +90,38 @@ def test_bad_csv_is_a_clear_error_and_applies_nothing(records, tmp_path: Path, e
     assert "nothing applied" in str(err.value)
 
 
+def test_kind_column_default_and_checks(records, tmp_path: Path) -> None:
+    """``kind``: blank is misread when the value changes, confirm when not; a wrong kind or a confirm
+    that changes the value: clear errors. A CSV without the column is read."""
+    from transform.corrections import CorrectionKind
+
+    tpl = write_template(records, tmp_path / "corrections.csv")
+    assert "kind" in _rows(tpl)[0]
+    base = {"region_code": OTHER, "form_type": "ppwp", "old_value": "", "reviewer": "rina", "reason": ""}
+    ok = _write(tmp_path / "ok.csv", [
+        dict(base, field_id="votes_3", new_value="39", kind=""),  # the value changes: misread
+        dict(base, field_id="votes_1", new_value=str(records[1].values["votes_1"]), kind=""),  # confirm
+        dict(base, field_id="votes_2", new_value=str(records[1].values["votes_2"] + 1), kind="Officer-Slip"),
+    ])
+    _, report = apply_corrections(records, ok, reviewer_default="budi")
+    assert {a.field_id: a.kind for a in report.applied} == {
+        "votes_3": CorrectionKind.MISREAD, "votes_1": CorrectionKind.CONFIRM, "votes_2": CorrectionKind.OFFICER_SLIP}
+    bad = _write(tmp_path / "bad.csv", [
+        dict(base, field_id="votes_3", new_value="39", kind="typo"),
+        dict(base, field_id="votes_1", new_value="1", kind="confirm"),
+    ])
+    with pytest.raises(CorrectionsError) as err:
+        apply_corrections(records, bad, reviewer_default="budi")
+    msg = str(err.value)
+    assert "line 2" in msg and "kind 'typo' is not one of confirm, misread, officer_slip" in msg
+    assert "line 3" in msg and "kind confirm, but new_value 1 differs" in msg
+    old_style = tmp_path / "old.csv"
+    old_style.write_text("region_code,form_type,field_id,old_value,new_value,reviewer,reason\n"
+                         f"{OTHER},ppwp,votes_3,,39,rina,\n")
+    _, report = apply_corrections(records, old_style, reviewer_default="budi")
+    assert [a.kind for a in report.applied] == [CorrectionKind.MISREAD]
+
+
 def test_missing_columns_and_conflicting_rows(records, tmp_path: Path) -> None:
     p = tmp_path / "c.csv"
     p.write_text("region_code,field_id,new_value\n")

@@ -93,7 +93,8 @@ def test_page_has_overview_crops_and_template(exported: Path) -> None:
     assert len(crops) >= 4 and "data:image" not in text  # crops are files beside the page, not inline
     assert all((exported.parent / c).is_file() for c in crops)
     rows = list(csv.DictReader(open(exported.parent / "corrections.csv")))
-    assert list(rows[0]) == ["region_code", "form_type", "field_id", "old_value", "new_value", "reviewer", "reason"]
+    assert list(rows[0]) == ["region_code", "form_type", "field_id", "old_value", "new_value", "reviewer", "reason",
+                            "kind"]
     fields = {(r["region_code"], r["field_id"]) for r in rows}
     assert ("3273010001005", "votes_2") in fields and ("3273010001005", "valid_votes") in fields
     assert all(r["new_value"] == "" for r in rows)
