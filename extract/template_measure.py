@@ -389,33 +389,39 @@ def box_runs(boxes: list[Box], exclude: list[Box] = ()) -> list[list[Box]]:
     return sorted((r for r in runs if len(r) >= 2), key=lambda r: (r[0][1], r[0][0]))
 
 
-def _rule_reach(img: np.ndarray, s: float, x: float, y0: float, y1: float) -> float:
-    """How far (points) the ink column at ``x`` runs on above ``y0`` and below ``y1``: a rule
-    between two digits of one number ends with the number's rows; one between numbers runs on."""
-    b = dark(img, 160)
-    cols = b[:, max(0, int(x * s) - 1):int(x * s) + 2].max(axis=1)
-    up, down = int(y0 * s), int(y1 * s)
-    while up > 0 and cols[up - 1]:
-        up -= 1
-    while down < len(cols) - 1 and cols[down + 1]:
-        down += 1
-    return (y0 * s - up + down - y1 * s) / s
+def _header_cuts(img: np.ndarray, s: float, row: list[Box], look_pt: float = 200.0) -> list[bool] | None:
+    """Which rules between side-by-side cells separate numbers, read off the table above.
+
+    Digit cells share rules, so a row shows no gap between numbers. The column headings above
+    do: going up from the row, the first band where both outer edges carry a vertical rule
+    (6 pt at least) but only some of the inner ones is a heading row, and its rules are where
+    the numbers part. Rows of digit cells above (all rules) and full-width rows (none) are
+    passed over."""
+    xs = [row[0][0]] + [(a[0] + a[2] + b[0]) / 2 for a, b in zip(row, row[1:], strict=False)]
+    xs.append(row[-1][0] + row[-1][2])
+    top = int(min(b[1] for b in row) * s)
+    y0 = max(0, top - int(look_pt * s))
+    ink = dark(img[y0:top], 160)
+    cols = np.stack([ink[:, max(0, int(x * s) - 1):int(x * s) + 2].max(axis=1) for x in xs], axis=1)
+    k = max(3, int(6 * s))
+    runs = cv2.morphologyEx(cols, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, k)))
+    for y in range(runs.shape[0] - int(1.5 * s), -1, -1):  # upwards, from just above the row's top rule
+        r = runs[y]
+        if r[0] and r[-1] and r[1:-1].any() and not r[1:-1].all():
+            return [bool(v) for v in r[1:-1]]
+    return None
 
 
 def split_fields(img: np.ndarray, s: float, row: list[Box]) -> list[list[Box]]:
     """A row of boxes split into numbers: at a gap clearly wider than the row's usual one, or (for
-    boxes that share rules) where the shared rule runs on far beyond the rules between digits."""
+    cells that share rules) where the column headings above part them."""
     if len(row) < 2:
         return [row]
     gaps = [b[0] - (a[0] + a[2]) for a, b in zip(row, row[1:], strict=False)]
     med = float(np.median(gaps))
     cut = [g > 1.6 * med + 1.0 for g in gaps]
-    if not any(cut) and med < 2.0:  # ruled cells side by side: look at the rules between them
-        top, bot = min(b[1] for b in row), max(b[1] + b[3] for b in row)
-        reach = [_rule_reach(img, s, (a[0] + a[2] + b[0]) / 2, top + 1, bot - 1) for a, b in zip(row, row[1:],
-                                                                                                 strict=False)]
-        base = float(np.min(reach))
-        cut = [r > 1.5 * base + 4.0 for r in reach]
+    if not any(cut) and med < 2.0:  # ruled cells side by side: the column headings tell
+        cut = _header_cuts(img, s, row) or cut
     fields, cur = [], [row[0]]
     for b, c in zip(row[1:], cut, strict=True):
         if c:
@@ -434,6 +440,11 @@ def bubbles_under(circ: list[tuple[float, float, float]], boxes: list[Box], belo
         cx, bottom = b[0] + b[2] / 2, b[1] + b[3]
         stop = min((o[1] for o in below if o[1] > bottom and abs(o[0] + o[2] / 2 - cx) < b[2] / 2), default=height)
         col = sorted((c for c in circ if abs(c[0] - cx) < b[2] / 2 and bottom < c[1] < stop), key=lambda c: c[1])
+        col = [c for c in col if col and abs(c[2] - col[0][2]) < 0.25 * col[0][2]]  # not the letter Os below
+        for i in range(2, len(col)):  # the column ends where the even spacing does
+            if col[i][1] - col[i - 1][1] > 1.8 * (col[1][1] - col[0][1]):
+                col = col[:i]
+                break
         if len(col) != 10:
             return None
         cols.append([{"cx": r2(x), "cy": r2(y), "r": r2(r)} for x, y, r in col])
