@@ -559,3 +559,23 @@ def measure_page(pdf: Path, page: int, dpi: float = 144.0, timeout: float = 120.
     for f in fields:
         Field_.model_validate(f)
     return MeasuredPage(layout)
+
+
+def match_boxes(expected: list[dict], measured: list[dict], tol: float = 1.0
+                ) -> tuple[list[tuple[dict, dict, float]], list[dict], list[dict]]:
+    """Pair each expected rect with the measured rect nearest to it (largest edge difference,
+    points) when that is within ``tol``: (pairs with their difference, expected left unmatched,
+    measured left unmatched). How a hand-built layout is checked against a measurement."""
+    left = list(measured)
+    pairs, missing = [], []
+    for e in expected:
+        def diff(m: dict, e: dict = e) -> float:
+            return max(abs(m["x"] - e["x"]), abs(m["y"] - e["y"]), abs(m["x"] + m["w"] - e["x"] - e["w"]),
+                       abs(m["y"] + m["h"] - e["y"] - e["h"]))
+        best = min(left, key=diff, default=None)
+        if best is not None and diff(best) <= tol:
+            pairs.append((e, best, diff(best)))
+            left.remove(best)
+        else:
+            missing.append(e)
+    return pairs, missing, left
