@@ -2,8 +2,8 @@
 
 Every coordinate is *measured* on a poppler rendering of a PDF page and given in PDF points
 (origin top-left, y down: the conventions of ``schemas/layouts/*.json``). Digit boxes are either
-printed squares with a thick border (outer contours; the plano) or ruled table cells (white
-regions between thin rules; the A4 salinan); bubbles are circular contours, table rules long
+printed squares with a thick border (outer contours; a large-format form) or ruled table cells (white
+regions between thin rules; an A4 copy); bubbles are circular contours, table rules long
 runs of dark pixels, corner marks solid blobs near the corners, the AprilTag is found with
 cv2.aruco. Nothing here knows a form type: ``measure_page`` names fields by position
 (``row03_group1``) for a person to name, and ``scripts/build_layouts.py`` builds the packaged
@@ -108,7 +108,7 @@ def circles(img: np.ndarray, s: float, min_d: float, max_d: float,
 
 
 def marks(img: np.ndarray, s: float) -> list[dict]:
-    """Corner registration marks: solid blobs over 25 pt near a page corner (the plano prints each
+    """Corner registration marks: solid blobs over 25 pt near a page corner (some forms print each
     as two solid squares touching at a corner), at most one per corner, in tl, tr, br, bl order."""
     hgt, wid = img.shape
     n, _, st, _ = cv2.connectedComponentsWithStats(dark(img, 128), connectivity=8)
@@ -262,7 +262,7 @@ def rules_as_lines(img: np.ndarray, s: float, min_len: float, thr: int = 230) ->
 
 
 def mark_cells(img: np.ndarray, s: float, m: dict) -> list[dict]:
-    """The solid squares a mark is printed as (two touching at a corner on the plano)."""
+    """The solid squares a mark is printed as (e.g. two touching at a corner)."""
     r = m["rect"]
     x0, y0 = int(r["x"] * s) - 2, int(r["y"] * s) - 2
     sub = dark(img[y0:y0 + int(r["h"] * s) + 4, x0:x0 + int(r["w"] * s) + 4], 128)
