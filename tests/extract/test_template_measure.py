@@ -95,6 +95,31 @@ def test_bubble_columns_are_measured() -> None:
                 assert max(abs(c.cx - d["cx"]), abs(c.cy - d["cy"]), abs(c.r - d["r"])) <= TOL
 
 
+
+@pytest.mark.parametrize(("form_type", "page"), [("dpr", 2), ("dhasil-ppwp", 3)])
+def test_look_alike_pages_measure_back(form_type: str, page: int, tmp_path: Path) -> None:
+    """A look-alike page rendered blank (synth) into a PDF is measured back box for box and
+    number for number: the measurement is not tuned to the two official templates (the D.Hasil
+    desa table is 30 rows of five 6-digit numbers)."""
+    from PIL import Image
+
+    from synth.render import render_page
+
+    lay = load_layout(form_type).pages[page - 1]
+    pdf = tmp_path / "page.pdf"
+    Image.fromarray(render_page(lay, 2.0)).save(pdf, "PDF", resolution=144.0)  # 2 px a unit: points
+    got = measure_page(pdf, 1).layout
+    assert got["tag"]["id"] == lay.tag.id and len(got["marks"]) == 4
+    expected = [{**b.model_dump(), "field": f.id} for f in lay.fields for b in f.boxes]
+    measured = [{**b, "field": f["id"]} for f in got["fields"] for b in f["boxes"]]
+    pairs, missing, extra = match_boxes(expected, measured, TOL)
+    assert not missing and not extra, (missing[:5], extra[:5])
+    names: dict[str, set[str]] = {}
+    for e, m, _ in pairs:
+        names.setdefault(e["field"], set()).add(m["field"])
+    assert all(len(v) == 1 for v in names.values()) and len(got["fields"]) == len(lay.fields)
+
+
 # ---------------------------------------------------------------- a template drawn here
 
 
