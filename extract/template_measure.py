@@ -503,14 +503,17 @@ def _render(pdf: Path, page: int, dpi: float, timeout: float) -> tuple[np.ndarra
     return img, size
 
 
-def measure_page(pdf: Path, page: int, dpi: float = 144.0, timeout: float = 120.0) -> MeasuredPage:
+def measure_page(pdf: Path, page: int, dpi: float = 144.0, timeout: float = 120.0,
+                 lines: bool = False) -> MeasuredPage:
     """Measure page ``page`` (1-based) of ``pdf`` at ``dpi``: marks, tag, (for a page with
     neither) the table frame and its rules, and the digit boxes as fields named by position:
     ``rowNN_groupK`` is the K-th number (left to right) on the NN-th row of boxes (top down).
+    With ``lines``, also every printed rule over 15 pt and every dotted write-on line, as the
+    layouts' rendering-only ``lines`` (a start for drawing a look-alike of the page).
 
     Raises ``MeasureError``. At 144 dpi a pixel is half a point: box edges land within 0.5 pt.
     """
-    from schemas.layout import Field_, Mark, Rect, Tag
+    from schemas.layout import Field_, Line, Mark, Rect, Tag
 
     img, (width, height) = _render(pdf, page, dpi, timeout)
     s = dpi / 72
@@ -549,6 +552,9 @@ def measure_page(pdf: Path, page: int, dpi: float = 144.0, timeout: float = 120.
         if tf is not None:
             layout["frame"], layout["ruled_rows"] = tf
     layout["fields"] = fields
+    if lines:
+        dots = dotted_lines(img, s, (0, 0, width, height))
+        layout["lines"] = rules_as_lines(img, s, 15) + dotted_as_lines(dots, 1.0)  # dot size is not measured
     # Every part must load as the layout models do: a person only adds names and a form type.
     for m in mk:
         Mark.model_validate(m)
@@ -558,6 +564,8 @@ def measure_page(pdf: Path, page: int, dpi: float = 144.0, timeout: float = 120.
         Rect.model_validate(layout["frame"])
     for f in fields:
         Field_.model_validate(f)
+    for ln in layout.get("lines", []):
+        Line.model_validate(ln)
     return MeasuredPage(layout)
 
 

@@ -526,6 +526,8 @@ def forms_measure(
     out_file: Annotated[Path | None, typer.Option("--out", help="write the JSON here (default: stdout)")] = None,
     dpi: Annotated[float, typer.Option(min=72, max=600, help="rendering resolution; 144 = half a point a pixel")]
     = 144.0,
+    lines: Annotated[bool, typer.Option("--lines", help="also every printed rule and dotted write-on line "
+                                        "(rendering only: a start for drawing a look-alike)")] = False,
 ) -> None:
     """Measure a template page: digit boxes (printed squares or ruled cells), bubbles, AprilTag,
     corner marks (or the table frame and rules) in PDF points; writes the layout part of a form
@@ -533,7 +535,7 @@ def forms_measure(
     from extract.template_measure import MeasureError, measure_page
 
     try:
-        measured = measure_page(template, page, dpi)
+        measured = measure_page(template, page, dpi, lines=lines)
     except MeasureError as exc:
         console.print(f"[red]error:[/] {exc.problem.value}: {escape(exc.detail)}")
         raise typer.Exit(EXIT_INPUT) from exc

@@ -176,6 +176,10 @@ def test_a_drawn_template(drawn: Path) -> None:
     cells = [{"x": 100 + 18 * k, "y": 164, "w": 18, "h": 18} for k in range(4)]  # edges at the rules' centres
     _, missing, extra = match_boxes(printed + cells, [b for f in got["fields"] for b in f["boxes"]], 0.6)
     assert not missing and not extra, (missing, extra)
+    assert "lines" not in got
+    lines = measure_page(drawn, 1, lines=True).layout["lines"]  # rendering: the rules drawn above
+    horizontal = sorted(round(ln["y0"]) for ln in lines if ln["y0"] == ln["y1"] and ln["x0"] < 101 and ln["x1"] > 171)
+    assert horizontal == [150, 164, 182]
 
 
 def test_errors_are_typed(drawn: Path, tmp_path: Path) -> None:
