@@ -12,12 +12,18 @@ layouts on these same primitives.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from extract._exec.errors import ToolError
+from extract._exec.pdftoppm import pdf_info, rasterize_page
+from schemas.layout import Field_, Line, Mark, Rect, Tag
 
 # ---------------------------------------------------------------- measuring primitives
 
@@ -356,7 +362,7 @@ def digit_box_candidates(img: np.ndarray, s: float) -> list[Box]:
     return [tuple(float(v) for v in b) for b in out]  # type: ignore[misc]
 
 
-def box_runs(boxes: list[Box], exclude: list[Box] = ()) -> list[list[Box]]:
+def box_runs(boxes: list[Box], exclude: Sequence[Box] = ()) -> list[list[Box]]:
     """Boxes that come in a run: two or more of a size side by side on one row.
 
     A digit box is never alone (a number has several digits) and is not wider than tall by much;
@@ -482,9 +488,6 @@ class MeasuredPage:
 
 
 def _render(pdf: Path, page: int, dpi: float, timeout: float) -> tuple[np.ndarray, tuple[float, float]]:
-    from extract._exec.errors import ToolError
-    from extract._exec.pdftoppm import pdf_info, rasterize_page
-
     pdf = Path(pdf)
     if not pdf.is_file():
         raise MeasureError(MeasureProblem.NOT_FOUND, f"{pdf} does not exist")
@@ -513,13 +516,11 @@ def measure_page(pdf: Path, page: int, dpi: float = 144.0, timeout: float = 120.
 
     Raises ``MeasureError``. At 144 dpi a pixel is half a point: box edges land within 0.5 pt.
     """
-    from schemas.layout import Field_, Line, Mark, Rect, Tag
-
     img, (width, height) = _render(pdf, page, dpi, timeout)
     s = dpi / 72
     mk = marks(img, s)
-    if len({m["corner"] for m in mk}) != len(mk):  # two blobs in one corner: neither is a mark
-        mk = []
+    per_corner = Counter(m["corner"] for m in mk)
+    mk = [m for m in mk if per_corner[m["corner"]] == 1]  # two blobs in one corner: neither is a mark
     for m in mk:
         m["cells"] = mark_cells(img, s, m)
     found_tag = apriltag(img, s)
