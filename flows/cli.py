@@ -554,7 +554,6 @@ def status(
         out.print(f"  {f['status']:<9} {escape(f['file'])}: {', '.join(f['reasons'])} - {escape(f['detail'])}")
 
 
-
 def _find_run_json(path: Path) -> Path | None:
     if (path / "run.json").exists():
         return path / "run.json"
