@@ -24,6 +24,7 @@ import numpy as np
 from extract._exec.errors import ToolError
 from extract._exec.pdftoppm import pdf_info, rasterize_page
 from schemas.layout import Field_, Line, Mark, Rect, Tag
+from schemas.settings import Settings
 
 # ---------------------------------------------------------------- measuring primitives
 
@@ -467,6 +468,7 @@ class MeasureProblem(StrEnum):
     NOT_A_PDF = "not_a_pdf"
     UNREADABLE_PDF = "unreadable_pdf"  # damaged, encrypted, or poppler failed / timed out
     NO_SUCH_PAGE = "no_such_page"
+    TOO_MANY_PIXELS = "too_many_pixels"  # the page at this dpi would pass PINDAI_MAX_PIXELS
 
 
 class MeasureError(Exception):
@@ -488,6 +490,7 @@ class MeasuredPage:
 
 
 def _render(pdf: Path, page: int, dpi: float, timeout: float) -> tuple[np.ndarray, tuple[float, float]]:
+    """The page rendered in gray, and its size in points; every refusal a ``MeasureError``."""
     pdf = Path(pdf)
     if not pdf.is_file():
         raise MeasureError(MeasureProblem.NOT_FOUND, f"{pdf} does not exist")
@@ -498,12 +501,19 @@ def _render(pdf: Path, page: int, dpi: float, timeout: float) -> tuple[np.ndarra
         info = pdf_info(pdf, timeout=timeout, max_pages=page if page >= 1 else 1)
         if not 1 <= page <= info.pages:
             raise MeasureError(MeasureProblem.NO_SUCH_PAGE, f"{pdf.name} has {info.pages} page(s), not page {page}")
+        if len(info.page_sizes_pt) < page:
+            raise MeasureError(MeasureProblem.UNREADABLE_PDF, f"page {page} has no readable page size")
+        w_pt, h_pt = info.page_sizes_pt[page - 1]
+        # Sized before rendering: a page of metres (or a high --dpi) is refused, not rendered into gigabytes.
+        pixels, limit = (w_pt * dpi / 72) * (h_pt * dpi / 72), Settings.from_env().limits.max_pixels
+        if pixels > limit:
+            raise MeasureError(MeasureProblem.TOO_MANY_PIXELS, f"page {page} ({w_pt:g} x {h_pt:g} pt) at {dpi:g} dpi "
+                                                               f"would be {pixels / 1e6:.0f} MP > {limit / 1e6:.0f} MP")
         # "Encrypted" with an empty user password (copy protection) renders fine: poppler says when not.
         img = rasterize_page(pdf, page, dpi, timeout=timeout)
     except ToolError as exc:
         raise MeasureError(MeasureProblem.UNREADABLE_PDF, f"{exc.reason.value}: {exc}") from exc
-    size = info.page_sizes_pt[page - 1] if len(info.page_sizes_pt) >= page else info.page_size_pt
-    return img, size
+    return img, (w_pt, h_pt)
 
 
 def measure_page(pdf: Path, page: int, dpi: float = 144.0, timeout: float = 120.0,

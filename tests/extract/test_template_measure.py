@@ -196,6 +196,11 @@ def test_errors_are_typed(drawn: Path, tmp_path: Path) -> None:
         with pytest.raises(MeasureError) as exc:
             measure_page(drawn, page)
         assert exc.value.problem is MeasureProblem.NO_SUCH_PAGE
+    huge = tmp_path / "huge.pdf"
+    huge.write_bytes(_pdf(b"", w=14000, h=14000))  # 194 x 194 inches: 2.8 GP at 144 dpi
+    with pytest.raises(MeasureError) as exc:
+        measure_page(huge, 1)
+    assert exc.value.problem is MeasureProblem.TOO_MANY_PIXELS
 
 
 def test_cli_writes_the_definition_part_and_says_one_line(drawn: Path, tmp_path: Path) -> None:
