@@ -115,15 +115,17 @@ def circles(img: np.ndarray, s: float, min_d: float, max_d: float,
 
 
 def marks(img: np.ndarray, s: float) -> list[dict]:
-    """Corner registration marks: solid blobs over 25 pt near a page corner (some forms print each
-    as two solid squares touching at a corner), at most one per corner, in tl, tr, br, bl order."""
+    """Corner registration marks: solid blobs near a page corner, over 1.2% of the page's short
+    side across (20 pt on a plano sheet, 8 pt at least; some forms print each as two solid
+    squares touching at a corner), in tl, tr, br, bl order."""
     hgt, wid = img.shape
+    min_pt = max(8.0, 0.012 * min(hgt, wid) / s)
     n, _, st, _ = cv2.connectedComponentsWithStats(dark(img, 128), connectivity=8)
     out = []
     for i in range(1, n):
         x, y, w, h, a = st[i]
         cx, cy = (x + w / 2) / wid, (y + h / 2) / hgt
-        if not (w / s > 25 and h / s > 25 and a > 0.4 * w * h) or 0.12 < cx < 0.88 or 0.12 < cy < 0.88:
+        if not (w / s > min_pt and h / s > min_pt and a > 0.4 * w * h) or 0.12 < cx < 0.88 or 0.12 < cy < 0.88:
             continue
         corner = ("t" if cy < 0.5 else "b") + ("l" if cx < 0.5 else "r")
         out.append({"corner": corner, "rect": rect(x / s, y / s, w / s, h / s)})

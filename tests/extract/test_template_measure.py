@@ -162,6 +162,8 @@ def drawn(tmp_path_factory: pytest.TempPathFactory) -> Path:
     c += b"".join(_rule(xs[0], top + dy, xs[4], top + dy) for dy in (0, 14, 32))
     c += _rule(xs[0], top, xs[0], top + 32) + _rule(xs[2], top, xs[2], top + 32) + _rule(xs[4], top, xs[4], top + 32)
     c += _rule(xs[1], top + 14, xs[1], top + 32) + _rule(xs[3], top + 14, xs[3], top + 32)
+    for x, top in ((20, 20), (368, 20), (368, 268), (20, 268)):  # solid 12 pt corner marks
+        c += b"%d %d 12 12 re f\n" % (x, H - top - 12)
     path = tmp_path_factory.mktemp("drawn") / "template.pdf"
     path.write_bytes(_pdf(c, h=H))
     return path
@@ -169,7 +171,12 @@ def drawn(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_a_drawn_template(drawn: Path) -> None:
     got = measure_page(drawn, 1).layout
-    assert (got["width"], got["height"], got["tag"], got["marks"]) == (400, 300, None, [])
+    assert (got["width"], got["height"], got["tag"]) == (400, 300, None)
+    assert [m["corner"] for m in got["marks"]] == ["tl", "tr", "br", "bl"]
+    _, missing, extra = match_boxes([{"x": x, "y": y, "w": 12, "h": 12} for x, y in ((20, 20), (368, 20), (368, 268),
+                                                                                       (20, 268))],
+                                    [m["rect"] for m in got["marks"]], 0.6)
+    assert not missing and not extra, (missing, extra)
     assert [(f["id"], len(f["boxes"])) for f in got["fields"]] == [
         ("row01_group1", 3), ("row01_group2", 2), ("row02_group1", 2), ("row02_group2", 2)]
     printed = [{"x": x, "y": 40, "w": 30, "h": 30} for x in (100, 136, 172, 230, 266)]
