@@ -538,6 +538,46 @@ def release_verify(
     out.print(f"release {release_dir} verified: {report.files_checked} files match the manifest")
 
 
+forms_app = typer.Typer(no_args_is_help=True, help="Form types as data: layouts from official templates.")
+app.add_typer(forms_app, name="forms")
+
+
+@forms_app.command("measure")
+def forms_measure(
+    template: Annotated[Path, typer.Argument(help="an official form template (PDF)")],
+    page: Annotated[int, typer.Option(help="the page to measure (1-based)")] = 1,
+    out_file: Annotated[Path | None, typer.Option("--out", help="write the JSON here (default: stdout)")] = None,
+    dpi: Annotated[float, typer.Option(min=72, max=600, help="rendering resolution; 144 = half a point a pixel")]
+    = 144.0,
+    lines: Annotated[bool, typer.Option("--lines", help="also every printed rule and dotted write-on line "
+                                        "(rendering only: a start for drawing a look-alike)")] = False,
+) -> None:
+    """Measure a template page: digit boxes (printed squares or ruled cells), bubbles, AprilTag,
+    corner marks (or the table frame and rules) in PDF points; writes the layout part of a form
+    definition with fields named by position (row03_group1) for a person to name."""
+    from extract.template_measure import MeasureError, measure_page
+
+    try:
+        measured = measure_page(template, page, dpi, lines=lines)
+    except MeasureError as exc:
+        console.print(f"[red]error:[/] {exc.problem.value}: {escape(exc.detail)}")
+        raise typer.Exit(EXIT_INPUT) from exc
+    text = json.dumps(measured.layout, indent=1, ensure_ascii=False) + "\n"
+    if out_file is None:
+        sys.stdout.write(text)
+        return
+    try:
+        out_file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        console.print(f"[red]error:[/] could not write {escape(str(out_file))}: {exc.strerror or exc}")
+        raise typer.Exit(EXIT_WRITE) from exc
+    lay = measured.layout
+    tag = f"tag {lay['tag']['id']}" if lay["tag"] else "no tag"
+    reg = f"{len(lay['marks'])} marks" + (", a table frame" if lay.get("frame") else "")
+    out.print(f"measured {escape(template.name)} page {page}: {len(lay['fields'])} fields, "
+              f"{len(measured.boxes)} boxes, {tag}, {reg} -> {escape(str(out_file))}")
+
+
 @app.command("report")
 def report_cmd(
     release: Annotated[Path, typer.Argument(help="a release folder, or a releases folder (its 'latest')")],

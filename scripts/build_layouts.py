@@ -7,7 +7,9 @@ Run from the repo root with ../shared beside it::
 The official PDFs are rasterized (poppler, through extract._exec.pdftoppm) and every coordinate
 is *measured* on the rendering: digit boxes are square contours, bubbles circular contours,
 table rules long runs of dark pixels, corner marks solid blobs, the AprilTag is found with
-cv2.aruco. Only coarse search windows (which band of the page holds what) are given by hand.
+cv2.aruco (the generic detectors live in extract/template_measure.py, which `pindai forms measure`
+uses too). Only coarse search windows (which band of the page holds what) and the field names
+are given here, by hand.
 The look-alike layouts (dpr, dhasil-ppwp) are constructed here in the official plano's visual
 language, reusing its measured geometry (marks, tag, page 1). The JSON this writes is committed:
 the product never needs ../shared.
@@ -26,6 +28,24 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from extract._exec.pdftoppm import rasterize_page  # noqa: E402
+from extract.template_measure import (  # noqa: E402
+    apriltag,
+    bubble_columns,
+    dark,
+    dotted_as_lines,
+    dotted_lines,
+    group_rows,
+    h_lines,
+    ink_bbox,
+    mark_cells,
+    marks,
+    r2,
+    rect,
+    rules_as_lines,
+    square_boxes,
+    table_frame,
+    white_cells,
+)
 from schemas.layout import FormLayout  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "forms"
@@ -35,217 +55,6 @@ OUT = ROOT / "schemas" / "layouts"
 
 PPWP_DPI = 144.0
 SALINAN_DPI = 288.0
-
-
-def r2(v: float) -> float:
-    return round(float(v), 2)
-
-
-def rect(x: float, y: float, w: float, h: float) -> dict:
-    return {"x": r2(x), "y": r2(y), "w": r2(w), "h": r2(h)}
-
-
-# ---------------------------------------------------------------- measuring primitives
-
-
-def dark(img: np.ndarray, thr: int = 160) -> np.ndarray:
-    return (img < thr).astype(np.uint8)
-
-
-def square_boxes(img: np.ndarray, s: float, min_pt: float, max_pt: float,
-                 window: tuple[float, float, float, float] | None = None) -> list[tuple[float, ...]]:
-    """Outer borders of printed square boxes (x, y, w, h in points), de-duplicated.
-
-    A box's stroke gives two contours (outer and inner); only the outermost is kept.
-    """
-    cnts, _ = cv2.findContours(dark(img), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
-    found = []
-    for c in cnts:
-        x, y, w, h = cv2.boundingRect(c)
-        wp, hp = w / s, h / s
-        if not (min_pt <= wp <= max_pt and min_pt <= hp <= max_pt and 0.85 < wp / hp < 1.18):
-            continue
-        if cv2.contourArea(c) < 0.85 * w * h:
-            continue
-        r = (x / s, y / s, wp, hp)
-        if window and not (window[0] <= r[0] and r[0] + r[2] <= window[2]
-                           and window[1] <= r[1] and r[1] + r[3] <= window[3]):
-            continue
-        found.append(r)
-    found.sort(key=lambda r: -r[2])
-    out: list[tuple[float, ...]] = []
-    for r in found:  # drop contours lying inside an already kept (larger) box
-        if any(o[0] - 1 <= r[0] and r[0] + r[2] <= o[0] + o[2] + 1 and o[1] - 1 <= r[1]
-               and r[1] + r[3] <= o[1] + o[3] + 1 for o in out):
-            continue
-        out.append(r)
-    return sorted(out, key=lambda r: (round(r[1] / 10), r[0]))
-
-
-def group_rows(rects: list, tol: float = 8.0) -> list[list]:
-    rows: list[list] = []
-    for r in sorted(rects, key=lambda r: r[1]):
-        if rows and abs(rows[-1][0][1] - r[1]) < tol:
-            rows[-1].append(r)
-        else:
-            rows.append([r])
-    return [sorted(row, key=lambda r: r[0]) for row in rows]
-
-
-def circles(img: np.ndarray, s: float, min_d: float, max_d: float,
-            window: tuple[float, float, float, float]) -> list[tuple[float, float, float]]:
-    """Printed circles (cx, cy, r in points; r of the outer edge of the stroke)."""
-    cnts, _ = cv2.findContours(dark(img), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
-    out = []
-    for c in cnts:
-        x, y, w, h = cv2.boundingRect(c)
-        d = (w + h) / 2 / s
-        if not (min_d <= d <= max_d and 0.9 < w / h < 1.1):
-            continue
-        area, per = cv2.contourArea(c), cv2.arcLength(c, True)
-        if per == 0 or 4 * np.pi * area / per**2 < 0.8:
-            continue
-        cx, cy = (x + w / 2) / s, (y + h / 2) / s
-        if not (window[0] <= cx <= window[2] and window[1] <= cy <= window[3]):
-            continue
-        out.append((cx, cy, d / 2))
-    out.sort(key=lambda c: -c[2])
-    kept: list[tuple[float, float, float]] = []
-    for c in out:
-        if any(abs(c[0] - k[0]) < k[2] and abs(c[1] - k[1]) < k[2] for k in kept):
-            continue
-        kept.append(c)
-    return kept
-
-
-def marks(img: np.ndarray, s: float) -> list[dict]:
-    """The four corner marks: each two solid squares touching at a corner (checker pair)."""
-    hgt, wid = img.shape
-    n, _, st, _ = cv2.connectedComponentsWithStats(dark(img, 128), connectivity=8)
-    out = []
-    for i in range(1, n):
-        x, y, w, h, a = st[i]
-        cx, cy = (x + w / 2) / wid, (y + h / 2) / hgt
-        if not (w / s > 25 and h / s > 25 and a > 0.4 * w * h) or 0.12 < cx < 0.88 or 0.12 < cy < 0.88:
-            continue
-        corner = ("t" if cy < 0.5 else "b") + ("l" if cx < 0.5 else "r")
-        out.append({"corner": corner, "rect": rect(x / s, y / s, w / s, h / s)})
-    order = {"tl": 0, "tr": 1, "br": 2, "bl": 3}
-    out.sort(key=lambda m: order[m["corner"]])
-    assert [m["corner"] for m in out] == ["tl", "tr", "br", "bl"], out
-    return out
-
-
-def apriltag(img: np.ndarray, s: float) -> tuple[int, list[list[float]]]:
-    det = cv2.aruco.ArucoDetector(cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_APRILTAG_36h10))
-    corners, ids, _ = det.detectMarkers(img)
-    assert ids is not None and len(ids) == 1, ids
-    # cv2 reports pixel-centre coordinates; +0.5 turns them into continuous (edge) coordinates.
-    pts = [[r2((cx + 0.5) / s), r2((cy + 0.5) / s)] for cx, cy in corners[0][0]]
-    return int(np.ravel(ids)[0]), pts
-
-
-def h_lines(img: np.ndarray, s: float, min_len_pt: float, thr: int = 128) -> list[dict]:
-    """Horizontal rules: (y centre, x0, x1, thickness) in points, merged per line."""
-    b = dark(img, thr)
-    k = max(3, int(min_len_pt * s))
-    m = cv2.morphologyEx(b, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, 1)))
-    n, _, st, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
-    out = []
-    for i in range(1, n):
-        x, y, w, h, _ = st[i]
-        if h / s > 6:  # a solid block, not a rule
-            continue
-        gray = int(np.median(img[y:y + h, x:x + w]))
-        out.append({"y": (y + h / 2) / s, "x0": x / s, "x1": (x + w) / s, "t": h / s, "gray": gray})
-    return sorted(out, key=lambda d: (d["y"], d["x0"]))
-
-
-def v_lines(img: np.ndarray, s: float, min_len_pt: float, thr: int = 128) -> list[dict]:
-    b = dark(img, thr)
-    k = max(3, int(min_len_pt * s))
-    m = cv2.morphologyEx(b, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, k)))
-    n, _, st, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
-    out = []
-    for i in range(1, n):
-        x, y, w, h, _ = st[i]
-        if w / s > 6:
-            continue
-        gray = int(np.median(img[y:y + h, x:x + w]))
-        out.append({"x": (x + w / 2) / s, "y0": y / s, "y1": (y + h) / s, "t": w / s, "gray": gray})
-    return sorted(out, key=lambda d: (d["x"], d["y0"]))
-
-
-def dotted_lines(img: np.ndarray, s: float, window: tuple[float, float, float, float],
-                 min_len_pt: float = 20, max_gap_pt: float = 12) -> list[tuple[float, float, float]]:
-    """Dotted write-on lines inside ``window``: (x0, x1, y) in points."""
-    x0, y0, x1, y1 = (int(v * s) for v in window)
-    sub = dark(img[y0:y1, x0:x1])
-    n, _, st, cen = cv2.connectedComponentsWithStats(sub, connectivity=8)
-    dots = [(cen[i][0], cen[i][1]) for i in range(1, n)
-            if st[i][2] / s <= 3.2 and st[i][3] / s <= 3.2 and st[i][4] >= 1]
-    dots.sort(key=lambda d: (round(d[1] / (2 * s)), d[0]))
-    rows: list[list] = []
-    for d in sorted(dots, key=lambda d: d[1]):
-        for row in rows:
-            if abs(row[0][1] - d[1]) < 1.5 * s:
-                row.append(d)
-                break
-        else:
-            rows.append([d])
-    out = []
-    for row in rows:
-        row.sort()
-        seg = [row[0]]
-        for d in row[1:] + [None]:
-            if d is not None and d[0] - seg[-1][0] < max_gap_pt * s:
-                seg.append(d)
-                continue
-            for part in _split_at_wide_gaps(seg):
-                if len(part) >= 6 and (part[-1][0] - part[0][0]) / s >= min_len_pt:
-                    ys = np.mean([p[1] for p in part])
-                    out.append(((part[0][0] + x0) / s, (part[-1][0] + x0) / s, (ys + y0) / s))
-            if d is not None:
-                seg = [d]
-    return sorted(out, key=lambda t: (round(t[2]), t[0]))
-
-
-def _split_at_wide_gaps(seg: list) -> list[list]:
-    """Split a run of dots where the spacing jumps (e.g. at the "(" of "Nomor TPS : .... (....)")."""
-    if len(seg) < 3:
-        return [seg]
-    gaps = np.diff([p[0] for p in seg])
-    med = float(np.median(gaps))
-    parts, cur = [], [seg[0]]
-    for p, g in zip(seg[1:], gaps, strict=True):
-        if g > 1.7 * med:
-            parts.append(cur)
-            cur = []
-        cur.append(p)
-    return parts + [cur]
-
-
-def ink_bbox(img: np.ndarray, s: float, window: tuple[float, float, float, float]) -> dict:
-    x0, y0, x1, y1 = (int(v * s) for v in window)
-    ys, xs = np.nonzero(dark(img[y0:y1, x0:x1]))
-    return rect((xs.min() + x0) / s, (ys.min() + y0) / s, (xs.max() - xs.min() + 1) / s,
-                (ys.max() - ys.min() + 1) / s)
-
-
-def white_cells(img: np.ndarray, s: float, min_pt: float, max_pt: float,
-                window: tuple[float, float, float, float]) -> list[tuple[float, ...]]:
-    """Ruled table cells (x, y, w, h in points, borders at the rules' centres)."""
-    x0, y0, x1, y1 = (int(v * s) for v in window)
-    white = 1 - dark(img[y0:y1, x0:x1], 128)
-    n, _, st, _ = cv2.connectedComponentsWithStats(white, connectivity=4)
-    out = []
-    for i in range(1, n):
-        x, y, w, h, a = st[i]
-        wp, hp = w / s, h / s
-        if min_pt <= wp <= max_pt and min_pt <= hp <= max_pt and a > 0.9 * w * h:
-            half = 0.4  # half a rule's thickness: the rect runs to the rules' centres
-            out.append(((x + x0) / s - half, (y + y0) / s - half, wp + 2 * half, hp + 2 * half))
-    return sorted(out, key=lambda r: (round(r[1]), r[0]))
 
 
 # ---------------------------------------------------------------- labels
@@ -343,22 +152,6 @@ def _bracket_x(img: np.ndarray, s: float, x0: float, x1: float, y: float) -> flo
     return x0 + min(xs) / s - 1.5 if xs else None
 
 
-def dotted_as_lines(dots: list[tuple], t: float) -> list[dict]:
-    return [{"x0": r2(x0), "y0": r2(y), "x1": r2(x1), "y1": r2(y), "t": t, "dotted": True}
-            for x0, x1, y in dots]
-
-
-def rules_as_lines(img: np.ndarray, s: float, min_len: float, thr: int = 230) -> list[dict]:
-    out = []
-    for d in h_lines(img, s, min_len, thr):
-        out.append({"x0": r2(d["x0"]), "y0": r2(d["y"]), "x1": r2(d["x1"]), "y1": r2(d["y"]),
-                    "t": r2(d["t"]), "gray": min(d["gray"], 255) if d["gray"] > 120 else 0})
-    for d in v_lines(img, s, min_len, thr):
-        out.append({"x0": r2(d["x"]), "y0": r2(d["y0"]), "x1": r2(d["x"]), "y1": r2(d["y1"]),
-                    "t": r2(d["t"]), "gray": min(d["gray"], 255) if d["gray"] > 120 else 0})
-    return out
-
-
 def signature_blocks(img: np.ndarray, s: float, y_from: float, min_len: float = 600) -> list[dict]:
     """The two signature blocks (KPPS officers; witnesses): personal data."""
     hs = [d for d in h_lines(img, s, min_len) if d["y"] > y_from]
@@ -368,38 +161,16 @@ def signature_blocks(img: np.ndarray, s: float, y_from: float, min_len: float = 
     return [rect(x0, top, x1 - x0, mid - top), rect(x0, mid, x1 - x0, bot - mid)]
 
 
-def mark_cells(img: np.ndarray, s: float, m: dict) -> list[dict]:
-    r = m["rect"]
-    x0, y0 = int(r["x"] * s) - 2, int(r["y"] * s) - 2
-    sub = dark(img[y0:y0 + int(r["h"] * s) + 4, x0:x0 + int(r["w"] * s) + 4], 128)
-    sub = cv2.morphologyEx(sub, cv2.MORPH_ERODE, np.ones((3, 3), np.uint8))  # split at the touching corner
-    n, _, st, _ = cv2.connectedComponentsWithStats(sub, connectivity=4)
-    cells = [st[i] for i in range(1, n) if st[i][4] > 20]
-    # the erosion took one pixel off each side: add it back
-    return [rect((x + x0 - 1) / s, (y + y0 - 1) / s, (w + 2) / s, (h + 2) / s) for x, y, w, h, _ in cells]
-
-
-def bubble_columns(img: np.ndarray, s: float, boxes: list[tuple], y_to: float) -> list[list[dict]]:
-    """Ten bubbles (digits 0..9, top to bottom) under each digit box."""
-    bx0 = min(b[0] for b in boxes) - 10
-    bx1 = max(b[0] + b[2] for b in boxes) + 10
-    y0 = max(b[1] + b[3] for b in boxes)
-    found = circles(img, s, 12, 30, (bx0, y0, bx1, y_to))
-    cols = []
-    for b in boxes:
-        col = sorted((c for c in found if abs(c[0] - (b[0] + b[2] / 2)) < b[2] / 2), key=lambda c: c[1])
-        assert len(col) == 10, (b, len(col), col)
-        cols.append([{"cx": r2(cx), "cy": r2(cy), "r": r2(rad)} for cx, cy, rad in col])
-    return cols
-
-
 def build_ppwp() -> dict:
     s = PPWP_DPI / 72
     pages = []
     for pg in (1, 2, 3):
         img = rasterize_page(PPWP_PDF, pg, PPWP_DPI)
-        tag_id, corners = apriltag(img, s)
+        found = apriltag(img, s)
+        assert found is not None, f"page {pg}: no AprilTag"
+        tag_id, corners = found
         mk = marks(img, s)
+        assert [m["corner"] for m in mk] == ["tl", "tr", "br", "bl"], mk
         for m in mk:
             m["cells"] = mark_cells(img, s, m)
         page: dict = {"form_type": "ppwp", "page": pg, "width": 1700.79, "height": 2551.18, "marks": mk,
@@ -453,17 +224,9 @@ def build_salinan() -> dict:
     pages = []
     for pg in (1, 2):
         img = rasterize_page(SALINAN_PDF, pg, SALINAN_DPI)
-        hl = h_lines(img, s, 60)
-        vl = v_lines(img, s, 300)
-        left, right = vl[0], vl[-1]
-        inside = [d for d in hl if left["x"] < d["x0"] + 5 and d["x1"] - 5 < right["x"]]
-        top = min((d for d in hl if d["x1"] - d["x0"] > 0.9 * (right["x"] - left["x"])), key=lambda d: d["y"])
-        bot = max((d for d in hl if d["x1"] - d["x0"] > 0.9 * (right["x"] - left["x"])), key=lambda d: d["y"])
-        frame = rect(left["x"] - left["t"] / 2, top["y"] - top["t"] / 2,
-                     right["x"] + right["t"] / 2 - (left["x"] - left["t"] / 2),
-                     bot["y"] + bot["t"] / 2 - (top["y"] - top["t"] / 2))
-        fw = frame["w"]
-        ruled = [r2(d["y"]) for d in inside if top["y"] + 2 < d["y"] < bot["y"] - 2 and d["x1"] - d["x0"] > 0.5 * fw]
+        found = table_frame(img, s)
+        assert found is not None, f"page {pg}: no table frame"
+        frame, ruled = found
         page: dict = {"form_type": "ppwp-salinan", "page": pg, "width": 595.22, "height": 842.0,
                       "frame": frame, "ruled_rows": ruled}
         if pg == 1:
