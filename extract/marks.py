@@ -120,3 +120,36 @@ def _dark_squares(crop: np.ndarray, side: float) -> tuple[list[tuple[float, floa
         elif 1.7 < rel <= 3.5 and 1.3 <= big <= 2.8 and 0.25 * max(bw, bh) ** 2 <= area <= 0.75 * bw * bh:
             doubles.append((float(cents[i, 0]), float(cents[i, 1])))
     return singles, doubles
+
+
+def square_pairs(gray: np.ndarray, min_side: float, max_side: float) -> np.ndarray:
+    """Every corner-mark look-alike in the whole image: (N, 3) centre x, y and size (px).
+
+    A plano mark is two solid squares touching at a corner; thresholded, they are one blob whose
+    bounding box has two opposite quadrants dark and the other two light (whatever the quarter
+    turn; perspective only shears it). Searched anywhere, not only near a guess: under strong
+    perspective a guess from the small tag misses the far marks by more than a search window.
+    ``min_side``/``max_side``: the blob's bounding-box side range in pixels.
+    """
+    block = max(15, int(2 * max_side) | 1)
+    dark = cv2.adaptiveThreshold(gray, 1, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 15)
+    n, labels, stats, cents = cv2.connectedComponentsWithStats(dark, connectivity=8)
+    if n <= 1:
+        return np.zeros((0, 3))
+    bw, bh, area = stats[1:, 2], stats[1:, 3], stats[1:, 4]
+    side = np.maximum(bw, bh)
+    fill = area / np.maximum(bw * bh, 1)
+    keep = ((side >= min_side) & (side <= max_side) & (np.minimum(bw, bh) >= 0.45 * side)
+            & (fill >= 0.3) & (fill <= 0.8))
+    out = []
+    for i in np.nonzero(keep)[0] + 1:
+        x, y, w, h = stats[i, :4]
+        m = labels[y:y + h, x:x + w] == i
+        hy, hx = h // 2, w // 2
+        q = np.array([m[:hy, :hx].mean(), m[:hy, hx:].mean(), m[hy:, hx:].mean(), m[hy:, :hx].mean()])
+        a, b = min(q[0], q[2]), max(q[1], q[3])
+        c, d = min(q[1], q[3]), max(q[0], q[2])
+        if (a >= 0.55 and b <= 0.45) or (c >= 0.55 and d <= 0.45):
+            # the centre: where the two squares meet (the centroid of a symmetric pattern)
+            out.append((float(cents[i, 0]), float(cents[i, 1]), float(np.sqrt(w * h))))
+    return np.asarray(out, np.float64).reshape(-1, 3)

@@ -32,8 +32,9 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from extract.frame import dark_mask, find_frame, frame_hypotheses, line_score, printed_lines
-from extract.geometry import apply_h, fit_affine, fit_h, jacobian
-from extract.marks import MarkMatch, find_mark, mark_candidates
+from extract.geometry import apply_h, fit_affine, fit_h, jacobian, local_scale
+from extract.marks import MarkMatch, find_mark, mark_candidates, square_pairs
+from extract.refine import Refinement, refine_boxes
 from extract.tags import detect_tags
 from schemas.layout import FormLayout, FormType, Mark, PageLayout, load_layout
 from schemas.reasons import Reason
@@ -51,6 +52,9 @@ class RegisterLimits(BaseModel):
     max_scale_ratio: float = Field(2.2, description="largest / smallest local scale over the page "
                                                     "(perspective)")
     max_reprojection_error: float = Field(3.0, description="layout units; marks beyond are dropped")
+    wide_mark_error: float = Field(25.0, description="layout units: marks found anywhere in the image "
+                                                     "must fit the tag's homography this well (a bent "
+                                                     "sheet bends it)")
     min_marks: int = Field(3, description="marks needed for 'tag+marks'; fewer: tag only")
     mark_search_fracs: tuple[float, ...] = Field((0.06, 0.2, 0.35), description="mark search radius "
                                                  "per pass, fraction of the distance to the nearest known point")
@@ -60,6 +64,11 @@ class RegisterLimits(BaseModel):
     frame_min_score: float = Field(0.3, description="ruled-row score a frame page needs")
     frame_min_margin: float = Field(0.1, description="best frame hypothesis must lead the next by this")
     edge_margin_px: float = Field(1.0, description="digit boxes must lie this far inside the image")
+    min_box_quality: float = Field(0.5, description="a box placed below this quality is weakly placed")
+    min_found_share: float = Field(0.6, description="share of digit boxes that must be found, or the "
+                                                    "page is occluded")
+    max_blur: float = Field(0.075, description="edge spread of the box borders (Gaussian sigma, share "
+                                               "of the box side) above which digits cannot be read")
 
 
 class RegisterFailure(BaseModel):
@@ -91,7 +100,7 @@ def register_page(gray: np.ndarray, expected: FormType | None = None,
             result = _by_frame(gray, small, k, expected, limits)
         else:
             img, kk = levels[int(step[4:])] if "@" in step else (small, k)
-            result = _by_tag(gray, img, kk, limits, thorough="@" in step)
+            result = _by_tag(gray, img, kk, limits, levels, thorough="@" in step)
         if isinstance(result, Registration):
             return result
         if result is not None and failure is None:
@@ -177,7 +186,7 @@ def _find_tags(img: np.ndarray, thorough: bool) -> list[tuple[np.ndarray, int]]:
 
 
 def _by_tag(gray: np.ndarray, img: np.ndarray, k: int, limits: RegisterLimits,
-            thorough: bool = False) -> Registration | RegisterFailure | None:
+            levels: list[tuple[np.ndarray, int]], thorough: bool = False) -> Registration | RegisterFailure | None:
     """Tag on ``img`` (``gray`` halved to 1/k), marks there too, then refined on ``gray``."""
     found = _find_tags(img, thorough)
     if not found:
@@ -219,6 +228,11 @@ def _by_tag(gray: np.ndarray, img: np.ndarray, k: int, limits: RegisterLimits,
     if H_full is None:
         return RegisterFailure(reason=Reason.TOO_SKEWED, detail="degenerate fit")
     H_full, marks = _drop_outliers(H_full, tag_layout, tag_full, marks, limits.max_reprojection_error)
+    if len(marks) < len(page.marks):
+        # Strong perspective or a bent sheet: the guess misses the far marks. Look everywhere.
+        wide = _global_marks(levels, page, tag_layout, tag_full, H_full, limits)
+        if wide is not None and len(wide[1]) > len(marks):
+            H_full, marks = wide
     guesses = _guesses(tag_layout, tag_full, marks, page)
     if len(guesses) > 1 and len(dark.lines):
         # Affine or homography (marks missing): the one that lays the printed rules on ink.
@@ -227,27 +241,12 @@ def _by_tag(gray: np.ndarray, img: np.ndarray, k: int, limits: RegisterLimits,
     method = "tag+marks" if len(marks) >= limits.min_marks else "tag"
     err = _reprojection_error(H_full, np.vstack([tag_layout] + [m.layout_pts for m in marks]),
                               np.vstack([tag_full] + [m.image_pts for m in marks]))
-    bad = _check_geometry(H_full, page, gray.shape, limits)
+    bad = _check_basic(H_full, page, limits)
     if bad is not None:
         return bad
-    agree = 1.0
-    if len(marks) < len(page.marks) and len(dark.lines):
-        # A missing mark leaves the fit less determined (or a look-alike was taken): check
-        # that the printed rules land on ink.
-        agree = line_score(dark.get(), _to_level(k) @ H_full, dark.lines)
-        if agree < limits.min_line_score:
-            return RegisterFailure(reason=Reason.TOO_SKEWED,
-                                   detail=f"{form_type.value} p{page_no}: {len(marks)} of {len(page.marks)} "
-                                          f"marks found and the printed lines do not line up "
-                                          f"(score {agree:.2f}): strong perspective, folds or occlusion")
-    if method == "tag+marks":
-        score = (0.6 + 0.4 * len(marks) / max(len(page.marks), 1)) \
-            * max(0.0, 1 - err / (2 * limits.max_reprojection_error))
-    else:
-        # The tag (and a mark or two) is a small base: far corners are extrapolated (affine).
-        score = 0.2 + 0.1 * len(marks)
-    score *= min(1.0, agree / 0.8)
-    return _registration(page, H_full, err, len(marks), method, score)
+    fixed = np.vstack([np.c_[tag_layout, tag_full]] + [np.c_[m.layout_pts, m.image_pts] for m in marks])
+    ref = refine_boxes(levels, page, H_full, fixed)
+    return _judge(page, H_full, ref, gray.shape, err, len(marks), method, limits)
 
 
 def _coarse_marks(img: np.ndarray, dark: _Dark, page: PageLayout, tag_layout: np.ndarray,
@@ -331,6 +330,61 @@ def _consistent_marks(img: np.ndarray, dark: _Dark, page: PageLayout, tag_layout
     if best is None:
         return []
     return [(mark, m) for mark, m in zip(pending, best[2], strict=True) if m is not None]
+
+
+def _global_marks(levels: list[tuple[np.ndarray, int]], page: PageLayout, tag_layout: np.ndarray,
+                  tag_full: np.ndarray, H: np.ndarray,
+                  limits: RegisterLimits) -> tuple[np.ndarray, list[MarkMatch]] | None:
+    """Every mark look-alike of the image (``square_pairs``), assigned to the layout's marks: of
+    the assignments a homography through the tag and the marks fits (within ``wide_mark_error``
+    units: a curled sheet bends it), the one with the most marks, then the smallest error.
+    Returns (homography, marks at full resolution), or None."""
+    if not page.marks:
+        return None
+    centres = np.array([[m.rect.cx, m.rect.cy] for m in page.marks])
+    sides = np.array([max(m.rect.w, m.rect.h) for m in page.marks])
+    scale = np.array([local_scale(H, *c) for c in centres])
+    exp_px = scale * sides
+    # the level where a mark is ~12 px or more: thresholding a smaller one merges its squares
+    k = 1
+    for _img, kk in levels:
+        if float(exp_px.min()) / kk >= 12 and kk > k:
+            k = kk
+    img = next(im for im, kk in levels if kk == k)
+    found = square_pairs(img, max(4.0, 0.4 * float(exp_px.min()) / k), 2.5 * float(exp_px.max()) / k)
+    if not len(found):
+        return None
+    up = _from_level(k)
+    pts = apply_h(up, found[:, :2])
+    size = found[:, 2] * k
+    pred = apply_h(H, centres)
+    tag_c = tag_full.mean(axis=0)
+    cands: list[list[int | None]] = []
+    for i in range(len(centres)):
+        d = np.hypot(*(pts - pred[i]).T)
+        ok = (d <= 0.6 * float(np.hypot(*(pred[i] - tag_c))) + 3 * exp_px[i]) \
+            & (size >= 0.4 * exp_px[i]) & (size <= 2.5 * exp_px[i])
+        idx = [int(j) for j in np.argsort(d) if ok[j]][:3]
+        cands.append([*idx, None])
+    best: tuple[int, float, np.ndarray, list[MarkMatch]] | None = None
+    for combo in itertools.product(*cands):
+        chosen = [(i, j) for i, j in enumerate(combo) if j is not None]
+        if len(chosen) < 2 or len({j for _, j in chosen}) < len(chosen):
+            continue
+        src = np.vstack([tag_layout, centres[[i for i, _ in chosen]]])
+        dst = np.vstack([tag_full, pts[[j for _, j in chosen]]])
+        Hc = fit_h(src, dst)
+        if Hc is None or _check_basic(Hc, page, limits) is not None:
+            continue
+        e = float(np.hypot(*(apply_h(np.linalg.inv(Hc), dst) - src).T).max())
+        if e > limits.wide_mark_error:
+            continue
+        if best is None or (len(chosen), -e) > (best[0], -best[1]):
+            ms = [MarkMatch(centres[i:i + 1].copy(), pts[j:j + 1].copy()) for i, j in chosen]
+            best = (len(chosen), e, Hc, ms)
+    if best is None:
+        return None
+    return best[2], best[3]
 
 
 class _Dark:
@@ -540,6 +594,69 @@ def _check_geometry(H: np.ndarray, page: PageLayout, shape: tuple[int, ...],
             return RegisterFailure(reason=Reason.NO_MARKS, detail="the page is cut off: digit boxes lie "
                                                                   "outside the image")
     return None
+
+
+def _check_basic(H: np.ndarray, page: PageLayout, limits: RegisterLimits) -> RegisterFailure | None:
+    """What no refinement repairs: a degenerate, folded or mirrored map, or a minute page."""
+    W, Ht = page.width, page.height
+    probe = [(0, 0), (W, 0), (W, Ht), (0, Ht), (W / 2, Ht / 2)]
+    if not np.all(np.isfinite(H)):
+        return RegisterFailure(reason=Reason.TOO_SKEWED, detail="degenerate homography")
+    dets = np.array([np.linalg.det(jacobian(H, x, y)) for x, y in probe])
+    w_signs = np.array([(H @ np.array([x, y, 1.0]))[2] for x, y in probe])
+    if np.any(dets <= 0) or np.any(w_signs <= 0):
+        return RegisterFailure(reason=Reason.TOO_SKEWED, detail="the page would be folded or mirrored")
+    ppu = float(np.sqrt(dets[-1]))
+    if ppu < limits.min_px_per_unit:
+        return RegisterFailure(reason=Reason.TOO_SMALL,
+                               detail=f"{ppu:.3f} px per layout unit (limit {limits.min_px_per_unit})")
+    return None
+
+
+def _judge(page: PageLayout, H: np.ndarray, ref: Refinement, shape: tuple[int, ...], err: float, marks: int,
+           method: str, limits: RegisterLimits) -> Registration | RegisterFailure:
+    """Reject only what a person could not read (boxes outside the picture, too small, too
+    blurred, covered); otherwise a registration whose weakly placed boxes carry their quality."""
+    boxes = [b for f in page.fields for b in f.boxes]
+    tag = f"{page.form_type.value} p{page.page}"
+    if boxes:
+        pts = ref.map.to_image(np.array([c for b in boxes for c in b.corners()]))
+        h, w = shape[:2]
+        m = limits.edge_margin_px
+        out = (pts[:, 0] < m) | (pts[:, 1] < m) | (pts[:, 0] > w - 1 - m) | (pts[:, 1] > h - 1 - m)
+        if out.any():
+            n_out = int(out.reshape(-1, 4).any(axis=1).sum())
+            return RegisterFailure(reason=Reason.CUT_OFF,
+                                   detail=f"{tag}: {n_out} of {len(boxes)} digit boxes lie outside the picture")
+        if ref.side_px < limits.min_box_px:
+            return RegisterFailure(reason=Reason.TOO_SMALL,
+                                   detail=f"{tag}: digit boxes of {ref.side_px:.1f} px (limit {limits.min_box_px})")
+        if ref.blur > limits.max_blur and ref.blur < 1.0:  # 1.0: no box found to measure on
+            return RegisterFailure(reason=Reason.TOO_BLURRED,
+                                   detail=f"{tag}: box borders spread over {ref.blur:.1%} of a box side "
+                                          f"(limit {limits.max_blur:.1%})")
+    q = ref.quality()
+    found = [b for b in ref.boxes if b.quality >= limits.min_box_quality]
+    share = len(found) / max(len(ref.boxes), 1)
+    missing = [fid for fid, qs in q.items() if sum(x >= limits.min_box_quality for x in qs) < len(qs) / 2]
+    if boxes and share < limits.min_found_share:
+        if share < 0.25:
+            return RegisterFailure(reason=Reason.TOO_SKEWED,
+                                   detail=f"{tag}: {len(found)} of {len(boxes)} digit boxes found where the tag "
+                                          f"and {marks} marks put them: the page cannot be located")
+        return RegisterFailure(reason=Reason.OCCLUDED,
+                               detail=f"{tag}: {len(found)} of {len(boxes)} digit boxes found; covered or "
+                                      f"folded: {', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}")
+    if method == "tag" and share >= 0.9:
+        method = "tag+boxes"  # the boxes themselves place the page: not a weak registration
+    mean_q = float(np.mean([b.quality for b in ref.boxes])) if ref.boxes else 1.0
+    score = (0.6 + 0.4 * min(marks, len(page.marks)) / max(len(page.marks), 1)) if method != "tag" else 0.3
+    score *= 0.5 + 0.5 * mean_q
+    reg = _registration(page, H, err, marks, method, score)
+    reg.anchors = [[round(float(v), 3) for v in a] for a in ref.anchors]
+    reg.box_quality = q
+    reg.fields_found = len(q) - len(missing)
+    return reg
 
 
 def _rotation(H: np.ndarray, page: PageLayout) -> int:
