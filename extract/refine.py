@@ -112,7 +112,7 @@ def _patch(levels: list[tuple[np.ndarray, int]], pmap: PageMap, x0: float, y0: f
     """Ink (255 - gray) of layout area from (x0, y0), ``s`` px per unit, from the coarsest level
     still at least as fine as ``s``."""
     k = 1
-    for img, kk in levels:
+    for _img, kk in levels:
         if scale_full / kk >= 0.9 * s and kk > k:
             k = kk
     img = next(im for im, kk in levels if kk == k)
