@@ -64,17 +64,18 @@ def _to_level(k: int) -> np.ndarray:
     return np.array([[1 / k, 0, -o / k], [0, 1 / k, -o / k], [0, 0, 1.0]])
 
 
-_TEMPLATES: dict[tuple[int, str, int, float], tuple[np.ndarray, float, float]] = {}
+_TEMPLATES: dict[tuple[int, str, int, float, float], tuple[np.ndarray, float, float]] = {}
 
 
-def _template(page: PageLayout, fid: str, i: int, box: Rect, s: float) -> tuple[np.ndarray, float, float]:
+def _template(page: PageLayout, fid: str, i: int, box: Rect, s: float,
+              pad_share: float = PAD) -> tuple[np.ndarray, float, float]:
     """The printed neighbourhood of a box (rules, bubble rings; ink = 1) at ``s`` px per unit, and
     its layout origin. Drawn 4x larger, then area-averaged (anti-aliased, thin rules kept faint)."""
-    key = (id(page), fid, i, round(s, 5))
+    key = (id(page), fid, i, round(s, 5), pad_share)
     hit = _TEMPLATES.get(key)
     if hit is not None:
         return hit
-    pad = PAD * max(box.w, box.h)
+    pad = pad_share * max(box.w, box.h)
     x0, y0, x1, y1 = box.x - pad, box.y - pad, box.x + box.w + pad, box.y + box.h + pad
     up = 4
     W, Hh = int(round((x1 - x0) * s)), int(round((y1 - y0) * s))
@@ -141,10 +142,12 @@ def _peak(res: np.ndarray) -> tuple[float, float, float]:
 
 
 def _match(levels: list[tuple[np.ndarray, int]], pmap: PageMap, page: PageLayout, b: BoxFind, side: float,
-           radius_u: float, scale_full: float) -> tuple[np.ndarray, float, float, np.ndarray]:
-    """Search box ``b`` within ``radius_u`` layout units; (offset in layout units, peak, runner-up, patch)."""
-    s = side / max(b.rect.w, b.rect.h)
-    tpl, tx0, ty0 = _template(page, b.field_id, b.index, b.rect, s)
+           radius_u: float, scale_full: float, pad_share: float = PAD,
+           unit: float | None = None) -> tuple[np.ndarray, float, float, np.ndarray]:
+    """Search box ``b`` within ``radius_u`` layout units; (offset in layout units, peak, runner-up, patch).
+    ``side``: rectified pixels per ``unit`` layout units (default the box's own side)."""
+    s = side / (unit or max(b.rect.w, b.rect.h))
+    tpl, tx0, ty0 = _template(page, b.field_id, b.index, b.rect, s, pad_share)
     R = max(2, int(np.ceil(radius_u * s)))
     h, w = tpl.shape
     patch = _patch(levels, pmap, tx0 - R / s, ty0 - R / s, w + 2 * R, h + 2 * R, s, scale_full)
@@ -204,6 +207,7 @@ def refine_boxes(levels: list[tuple[np.ndarray, int]], page: PageLayout, H: np.n
     known = fixed[:, :2] if len(fixed) else centres[:1]
     dist = np.hypot(*(centres[:, None, :] - known[None, :, :]).transpose(2, 0, 1)).min(axis=1)
     order = list(np.argsort(dist, kind="stable"))
+    pmap = _regions(levels, page, H, fixed, pmap)
     n = len(order)
     cuts = sorted({min(n, c) for c in (max(4, n // 8), max(8, n // 3), n)})
     anchors = [fixed]
@@ -241,6 +245,60 @@ def refine_boxes(levels: list[tuple[np.ndarray, int]], page: PageLayout, H: np.n
     return Refinement(boxes, all_anchors, pmap, float(np.median(blur)) if blur else 1.0, side_px, rounds)
 
 
+REGION_PAD = 1.5  # context around a field for the region pass, in box sides
+
+
+def _regions(levels: list[tuple[np.ndarray, int]], page: PageLayout, H: np.ndarray, fixed: np.ndarray,
+             pmap: PageMap) -> PageMap:
+    """The region pass: each field with its surroundings (rules, neighbouring fields: far more
+    distinctive than one box among identical ones) is searched within a whole box pitch, nearest
+    the known anchors first, and the map refitted through what was found. Its anchors only guide
+    the box search (which needs the prediction within half a pitch); the final map is made of
+    boxes. Skipped when the homography already fits (the first fields found where predicted)."""
+    fields = [f for f in page.fields if f.boxes]
+    if len(fields) < 2:
+        return pmap
+    rects = []
+    for f in fields:
+        x0 = min(b.x for b in f.boxes)
+        y0 = min(b.y for b in f.boxes)
+        x1 = max(b.x + b.w for b in f.boxes)
+        y1 = max(b.y + b.h for b in f.boxes)
+        rects.append(Rect(x=x0, y=y0, w=x1 - x0, h=y1 - y0))
+    side_u = np.array([max(max(b.w, b.h) for b in f.boxes) for f in fields])
+    centres = np.array([[r.cx, r.cy] for r in rects])
+    known = fixed[:, :2] if len(fixed) else centres[:1]
+    dist = np.hypot(*(centres[:, None, :] - known[None, :, :]).transpose(2, 0, 1)).min(axis=1)
+    order = list(np.argsort(dist, kind="stable"))
+    anchors = [fixed]
+    n = len(order)
+    cuts = sorted({min(n, c) for c in (max(2, n // 6), max(4, n // 2), n)})
+    start = 0
+    for end in cuts:
+        idx = order[start:end]
+        start = end
+        scale = pmap.scale_at(centres[idx])
+        new = []
+        for j, sc in zip(idx, scale, strict=True):
+            f = fields[j]
+            b = BoxFind(f"{f.id}#region", -1, rects[j])
+            unit = float(side_u[j])
+            off, v, v2, _ = _match(levels, pmap, page, b, 10.0, 1.1 * unit * 1.2, float(sc),
+                                   pad_share=REGION_PAD * unit / max(rects[j].w, rects[j].h), unit=unit)
+            q = _quality(v, v2)
+            if q >= 0.5:
+                c = centres[j] + off
+                new.append([centres[j][0], centres[j][1], *pmap.to_image(c[None])[0]])
+        if new:
+            anchors.append(np.asarray(new))
+            pmap = PageMap(H, np.vstack(anchors), smooth=1e-3)
+        if end == cuts[0] and new and len(new) == len(idx):
+            d = np.hypot(*(np.asarray(new)[:, 2:] - PageMap(H, fixed).to_image(np.asarray(new)[:, :2])).T)
+            if float(d.max()) < 0.15 * float(np.median(scale * side_u[idx])):
+                return pmap  # the homography fits: the box pass alone is enough
+    return pmap
+
+
 class _Shifted(PageMap):
     """``pmap`` looked at from layout points moved by ``off`` (the coarse hit): the fine search
     window is centred on it without refitting the spline."""
@@ -257,3 +315,30 @@ class _Shifted(PageMap):
         H = self._base.local_h(x0 + self._off[0], y0 + self._off[1], x1 + self._off[0], y1 + self._off[1])
         T = np.array([[1, 0, self._off[0]], [0, 1, self._off[1]], [0, 0, 1.0]])
         return H @ T
+
+
+def probe(levels: list[tuple[np.ndarray, int]], page: PageLayout, H: np.ndarray, n: int = 8) -> float:
+    """How well a candidate homography lays the printed boxes on the image: the mean coarse match
+    quality of ``n`` boxes spread over the page (farthest-point sample). A wrong set of marks
+    scores ~0, the right one 0.6-1, for a few milliseconds."""
+    boxes = [BoxFind(f.id, i, b) for f in page.fields for i, b in enumerate(f.boxes)]
+    if not boxes:
+        return 0.0
+    centres = np.array([[b.rect.cx, b.rect.cy] for b in boxes])
+    chosen = [int(np.argmin(centres[:, 1]))]
+    d = np.hypot(*(centres - centres[chosen[0]]).T)
+    while len(chosen) < min(n, len(boxes)):
+        j = int(np.argmax(d))
+        chosen.append(j)
+        d = np.minimum(d, np.hypot(*(centres - centres[j]).T))
+    pmap = PageMap(H)
+    scale = pmap.scale_at(centres[chosen])
+    qs = []
+    for j, sc in zip(chosen, scale, strict=True):
+        b = boxes[j]
+        if not np.isfinite(sc) or sc <= 0:
+            qs.append(0.0)
+            continue
+        _, v, v2, _ = _match(levels, pmap, page, b, COARSE_SIDE, 0.45 * max(b.rect.w, b.rect.h), float(sc))
+        qs.append(_quality(v, v2))
+    return float(np.mean(qs))

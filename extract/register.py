@@ -32,9 +32,9 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from extract.frame import dark_mask, find_frame, frame_hypotheses, line_score, printed_lines
-from extract.geometry import apply_h, fit_affine, fit_h, jacobian, local_scale
+from extract.geometry import apply_h, fit_affine, fit_h, jacobian
 from extract.marks import MarkMatch, find_mark, mark_candidates, square_pairs
-from extract.refine import Refinement, refine_boxes
+from extract.refine import Refinement, probe, refine_boxes
 from extract.tags import detect_tags
 from schemas.layout import FormLayout, FormType, Mark, PageLayout, load_layout
 from schemas.reasons import Reason
@@ -229,10 +229,15 @@ def _by_tag(gray: np.ndarray, img: np.ndarray, k: int, limits: RegisterLimits,
         return RegisterFailure(reason=Reason.TOO_SKEWED, detail="degenerate fit")
     H_full, marks = _drop_outliers(H_full, tag_layout, tag_full, marks, limits.max_reprojection_error)
     if len(marks) < len(page.marks):
-        # Strong perspective or a bent sheet: the guess misses the far marks. Look everywhere.
-        wide = _global_marks(levels, page, tag_layout, tag_full, H_full, limits)
-        if wide is not None and len(wide[1]) > len(marks):
-            H_full, marks = wide
+        # Strong perspective or a bent sheet: the guess misses the far marks, or took a look-alike.
+        # Marks looked for everywhere give other candidates; the printed boxes decide between them.
+        best = probe(levels, page, H_full)
+        for Hc, mc in _global_marks(levels, page, tag_layout, tag_full, H_full, limits, keep=6):
+            if best >= 0.8:
+                break
+            q = probe(levels, page, Hc)
+            if q > best + 0.05:
+                best, H_full, marks = q, Hc, mc
     guesses = _guesses(tag_layout, tag_full, marks, page)
     if len(guesses) > 1 and len(dark.lines):
         # Affine or homography (marks missing): the one that lays the printed rules on ink.
@@ -333,58 +338,136 @@ def _consistent_marks(img: np.ndarray, dark: _Dark, page: PageLayout, tag_layout
 
 
 def _global_marks(levels: list[tuple[np.ndarray, int]], page: PageLayout, tag_layout: np.ndarray,
-                  tag_full: np.ndarray, H: np.ndarray,
-                  limits: RegisterLimits) -> tuple[np.ndarray, list[MarkMatch]] | None:
-    """Every mark look-alike of the image (``square_pairs``), assigned to the layout's marks: of
-    the assignments a homography through the tag and the marks fits (within ``wide_mark_error``
-    units: a curled sheet bends it), the one with the most marks, then the smallest error.
-    Returns (homography, marks at full resolution), or None."""
+                  tag_full: np.ndarray, H: np.ndarray, limits: RegisterLimits,
+                  keep: int = 3) -> list[tuple[np.ndarray, list[MarkMatch]]]:
+    """Every mark look-alike of the image (``square_pairs``), assigned to the layout's marks.
+
+    The tag's own affine fit tells each mark's direction and rough distance from the tag (not the
+    perspective): candidates must lie within a cone around that direction, at 0.3-4 times that
+    distance, of a plausible size and with the squares on the right diagonal. Then RANSAC over
+    pairs of marks (vectorised): two candidates and the tag corners fix a homography, the other
+    marks must lie on candidates where it puts them (within ``wide_mark_error`` layout units: a
+    curled sheet bends it). Returns the ``keep`` best (homography, marks at full resolution)."""
     if not page.marks:
-        return None
+        return []
+    A = fit_affine(tag_layout, tag_full)
+    if A is None:
+        return []
     centres = np.array([[m.rect.cx, m.rect.cy] for m in page.marks])
     sides = np.array([max(m.rect.w, m.rect.h) for m in page.marks])
-    scale = np.array([local_scale(H, *c) for c in centres])
-    exp_px = scale * sides
-    # the level where a mark is ~12 px or more: thresholding a smaller one merges its squares
-    k = 1
+    ppu = float(np.sqrt(abs(np.linalg.det(A[:2, :2]))))
+    exp_px = ppu * sides
+    k = 1  # the level where a mark is ~12 px or more: thresholding a smaller one merges its squares
     for _img, kk in levels:
-        if float(exp_px.min()) / kk >= 12 and kk > k:
+        if 0.5 * float(exp_px.min()) / kk >= 12 and kk > k:
             k = kk
     img = next(im for im, kk in levels if kk == k)
-    found = square_pairs(img, max(4.0, 0.4 * float(exp_px.min()) / k), 2.5 * float(exp_px.max()) / k)
-    if not len(found):
-        return None
-    up = _from_level(k)
-    pts = apply_h(up, found[:, :2])
+    found = square_pairs(img, max(4.0, 0.25 * float(exp_px.min()) / k), 5.0 * float(exp_px.max()) / k)
+    if len(found) < 2:
+        return []
+    pts = apply_h(_from_level(k), found[:, :2])
     size = found[:, 2] * k
-    pred = apply_h(H, centres)
-    tag_c = tag_full.mean(axis=0)
-    cands: list[list[int | None]] = []
-    for i in range(len(centres)):
-        d = np.hypot(*(pts - pred[i]).T)
-        ok = (d <= 0.6 * float(np.hypot(*(pred[i] - tag_c))) + 3 * exp_px[i]) \
-            & (size >= 0.4 * exp_px[i]) & (size <= 2.5 * exp_px[i])
-        idx = [int(j) for j in np.argsort(d) if ok[j]][:3]
-        cands.append([*idx, None])
-    best: tuple[int, float, np.ndarray, list[MarkMatch]] | None = None
-    for combo in itertools.product(*cands):
-        chosen = [(i, j) for i, j in enumerate(combo) if j is not None]
-        if len(chosen) < 2 or len({j for _, j in chosen}) < len(chosen):
+    tag_c_l = tag_layout.mean(axis=0)
+    tag_c = apply_h(A, tag_c_l[None])[0]
+    pred = apply_h(A, centres)
+    cands: list[np.ndarray] = []
+    for i, mark in enumerate(page.marks):
+        v = pred[i] - tag_c
+        dist = float(np.hypot(*v))
+        w = pts - tag_c
+        dw = np.hypot(*w.T)
+        cos = (w @ v) / np.maximum(dw * dist, 1e-9)
+        ok = (cos >= np.cos(np.radians(50))) & (dw >= 0.3 * dist) & (dw <= 4.0 * dist) \
+            & (size >= 0.25 * exp_px[i]) & (size <= 5.0 * exp_px[i])
+        if len(mark.cells) == 2:
+            # the squares' diagonal as the tag maps it (a turn or a tilt never flips it)
+            c0, c1 = mark.cells[0], mark.cells[1]
+            step = A[:2, :2] @ np.array([c1.cx - c0.cx, c1.cy - c0.cy])
+            ok &= found[:, 3] == (1.0 if step[0] * step[1] > 0 else -1.0)
+        idx = np.flatnonzero(ok)
+        # best aligned first: perspective stretches the distances, hardly the directions
+        cands.append(idx[np.argsort(-cos[idx])][:30])
+    tol_px = limits.wide_mark_error * ppu * 2.5  # the far side of a tilted sheet is larger
+    fits: dict[tuple[tuple[int, int], ...], tuple[int, float, np.ndarray]] = {}
+    pairs = sorted(itertools.combinations(range(len(centres)), 2),
+                   key=lambda ab: -float(np.hypot(*(centres[ab[0]] - centres[ab[1]]))))
+    for a, b in pairs:
+        ca, cb = cands[a], cands[b]
+        if not len(ca) or not len(cb):
             continue
-        src = np.vstack([tag_layout, centres[[i for i, _ in chosen]]])
-        dst = np.vstack([tag_full, pts[[j for _, j in chosen]]])
-        Hc = fit_h(src, dst)
-        if Hc is None or _check_basic(Hc, page, limits) is not None:
-            continue
-        e = float(np.hypot(*(apply_h(np.linalg.inv(Hc), dst) - src).T).max())
-        if e > limits.wide_mark_error:
-            continue
-        if best is None or (len(chosen), -e) > (best[0], -best[1]):
-            ms = [MarkMatch(centres[i:i + 1].copy(), pts[j:j + 1].copy()) for i, j in chosen]
-            best = (len(chosen), e, Hc, ms)
-    if best is None:
-        return None
-    return best[2], best[3]
+        ja, jb = (g.ravel() for g in np.meshgrid(ca, cb, indexing="ij"))
+        sel = ja != jb
+        ja, jb = ja[sel], jb[sel]
+        Hs = _fit_h_batch(np.vstack([tag_layout, centres[[a, b]]]), tag_full, pts[ja], pts[jb])
+        votes = np.zeros(len(ja), int) + 2
+        chosen = np.full((len(ja), len(centres)), -1)
+        chosen[:, a], chosen[:, b] = ja, jb
+        for i in range(len(centres)):
+            if i in (a, b) or not len(cands[i]):
+                continue
+            p = _apply_hs(Hs, centres[i])
+            d = np.hypot(*(p[:, None, :] - pts[cands[i]][None, :, :]).transpose(2, 0, 1))
+            j = np.argmin(d, axis=1)
+            hit = d[np.arange(len(j)), j] <= tol_px
+            votes += hit
+            chosen[hit, i] = cands[i][j[hit]]
+        for r in np.argsort(-votes, kind="stable")[:keep * 3]:
+            key = tuple((i, int(j)) for i, j in enumerate(chosen[r]) if j >= 0)
+            if key in fits:
+                continue
+            src = np.vstack([tag_layout, centres[[i for i, _ in key]]])
+            dst = np.vstack([tag_full, pts[[j for _, j in key]]])
+            Hf = fit_h(src, dst)
+            if Hf is None or _check_basic(Hf, page, limits) is not None:
+                continue
+            e = float(np.hypot(*(apply_h(np.linalg.inv(Hf), dst) - src).T).max())
+            if e <= limits.wide_mark_error:
+                fits[key] = (len(key), e, Hf)
+        if any(n == len(centres) and e < 0.5 * limits.wide_mark_error for n, e, _ in fits.values()):
+            break
+    ranked = sorted(fits.items(), key=lambda kv: (-kv[1][0], kv[1][1]))[:keep]
+    return [(Hf, [MarkMatch(centres[i:i + 1].copy(), pts[j:j + 1].copy()) for i, j in key])
+            for key, (_, _, Hf) in ranked]
+
+
+def _apply_hs(Hs: np.ndarray, pt: np.ndarray) -> np.ndarray:
+    v = Hs @ np.array([pt[0], pt[1], 1.0])
+    with np.errstate(all="ignore"):
+        return v[:, :2] / v[:, 2:3]
+
+
+def _fit_h_batch(src: np.ndarray, fixed_dst: np.ndarray, pa: np.ndarray, pb: np.ndarray) -> np.ndarray:
+    """(n, 3, 3) homographies, each through the layout points ``src`` (the fixed ones, then two
+    more) to ``fixed_dst`` + (pa[i], pb[i]): DLT on normalised points, all at once."""
+    n = len(pa)
+    dst = np.concatenate([np.broadcast_to(fixed_dst, (n,) + fixed_dst.shape), pa[:, None], pb[:, None]], axis=1)
+    ts = _normaliser_of(src)
+    c = dst.mean(axis=1, keepdims=True)
+    sc = np.sqrt(2) / np.maximum(np.hypot(*(dst - c).transpose(2, 0, 1)).mean(axis=1), 1e-9)
+    s = apply_h(ts, src)
+    d = (dst - c) * sc[:, None, None]
+    m = len(s)
+    M = np.zeros((n, 2 * m, 9))
+    M[:, 0::2, 0:2], M[:, 0::2, 2] = s, 1
+    M[:, 0::2, 6:8] = -d[:, :, :1] * s
+    M[:, 0::2, 8] = -d[:, :, 0]
+    M[:, 1::2, 3:5], M[:, 1::2, 5] = s, 1
+    M[:, 1::2, 6:8] = -d[:, :, 1:2] * s
+    M[:, 1::2, 8] = -d[:, :, 1]
+    _, _, vt = np.linalg.svd(M)
+    Hn = vt[:, -1].reshape(n, 3, 3)
+    Td_inv = np.zeros((n, 3, 3))
+    Td_inv[:, 0, 0] = Td_inv[:, 1, 1] = 1 / sc
+    Td_inv[:, :2, 2] = c[:, 0]
+    Td_inv[:, 2, 2] = 1
+    return Td_inv @ Hn @ ts
+
+
+def _normaliser_of(pts: np.ndarray) -> np.ndarray:
+    c = pts.mean(axis=0)
+    d = np.sqrt(((pts - c) ** 2).sum(axis=1)).mean()
+    s = np.sqrt(2) / d if d > 1e-12 else 1.0
+    return np.array([[s, 0, -s * c[0]], [0, s, -s * c[1]], [0, 0, 1.0]])
 
 
 class _Dark:
