@@ -135,6 +135,8 @@ def square_pairs(gray: np.ndarray, min_side: float, max_side: float) -> np.ndarr
     """
     block = max(15, int(2 * max_side) | 1)
     dark = cv2.adaptiveThreshold(gray, 1, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 15)
+    # Squares meeting at a corner may print (or threshold) a pixel apart: join them.
+    dark = cv2.dilate(dark, np.ones((3, 3), np.uint8))
     n, labels, stats, cents = cv2.connectedComponentsWithStats(dark, connectivity=8)
     if n <= 1:
         return np.zeros((0, 4))

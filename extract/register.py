@@ -357,9 +357,9 @@ def _global_marks(levels: list[tuple[np.ndarray, int]], page: PageLayout, tag_la
     sides = np.array([max(m.rect.w, m.rect.h) for m in page.marks])
     ppu = float(np.sqrt(abs(np.linalg.det(A[:2, :2]))))
     exp_px = ppu * sides
-    k = 1  # the level where a mark is ~12 px or more: thresholding a smaller one merges its squares
+    k = 1  # the level where a mark is ~16 px or more: thresholding a smaller one merges its squares
     for _img, kk in levels:
-        if 0.5 * float(exp_px.min()) / kk >= 12 and kk > k:
+        if 0.5 * float(exp_px.min()) / kk >= 8 and kk > k:
             k = kk
     img = next(im for im, kk in levels if kk == k)
     found = square_pairs(img, max(4.0, 0.25 * float(exp_px.min()) / k), 5.0 * float(exp_px.max()) / k)
