@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from extract.geometry import PageMap
+from extract.geometry import PageMap, apply_h
 from schemas.layout import PageLayout, Rect
 
 COARSE_SIDE = 16.0  # rectified px per box side, coarse search
@@ -188,11 +188,24 @@ def _edge_spread(patch: np.ndarray, side: float) -> float:
     return sigma_px / side
 
 
+def _spread_sample(centres: np.ndarray, n: int) -> list[int]:
+    """``n`` indices of ``centres`` spread over the page (farthest-point sample, topmost first)."""
+    chosen = [int(np.argmin(centres[:, 1]))]
+    d = np.hypot(*(centres - centres[chosen[0]]).T)
+    while len(chosen) < min(n, len(centres)):
+        j = int(np.argmax(d))
+        chosen.append(j)
+        d = np.minimum(d, np.hypot(*(centres - centres[j]).T))
+    return chosen
+
+
 def refine_boxes(levels: list[tuple[np.ndarray, int]], page: PageLayout, H: np.ndarray,
-                 fixed: np.ndarray, min_quality: float = MIN_QUALITY) -> Refinement:
+                 fixed: np.ndarray, min_quality: float = MIN_QUALITY, flat: bool = False) -> Refinement:
     """Place every digit box of ``page``. ``levels``: [(image, k)] the pyramid (k = 1 full
     resolution); ``H``: layout -> full-resolution px; ``fixed``: N x 4 anchors already known
-    (tag corners, mark cells) that stay in the map."""
+    (tag corners, mark cells) that stay in the map. ``flat``: the tag and all marks fit one
+    homography closely (a scan, a fax, a flat photo): a few boxes spread over the page are checked
+    where it puts them, and only if one is off is every box searched."""
     boxes = [BoxFind(f.id, i, b) for f in page.fields for i, b in enumerate(f.boxes)]
     fixed = np.asarray(fixed, np.float64).reshape(-1, 4)
     pmap = PageMap(H, fixed)
@@ -200,6 +213,10 @@ def refine_boxes(levels: list[tuple[np.ndarray, int]], page: PageLayout, H: np.n
         return Refinement(boxes, fixed, pmap)
     centres = np.array([[b.rect.cx, b.rect.cy] for b in boxes])
     sides_u = np.array([max(b.rect.w, b.rect.h) for b in boxes])
+    if flat:
+        done = _check_flat(levels, page, boxes, centres, sides_u, H, fixed, min_quality)
+        if done is not None:
+            return done
     # Half the distance to the nearest other box, in layout units: the search never reaches a neighbour.
     d = np.hypot(*(centres[:, None, :] - centres[None, :, :]).transpose(2, 0, 1))
     np.fill_diagonal(d, np.inf)
@@ -220,29 +237,63 @@ def refine_boxes(levels: list[tuple[np.ndarray, int]], page: PageLayout, H: np.n
             continue
         rounds += 1
         scale = pmap.scale_at(centres[idx])
+        # The map as each box's neighbourhood sees it, all at once (one spline evaluation).
+        reach = (PAD + 0.5) * sides_u[idx] + 0.45 * gap[idx]
+        rects = np.c_[centres[idx] - reach[:, None], 2 * reach, 2 * reach]
+        local = pmap.rect_homographies(rects)
         new = []
-        for j, sc in zip(idx, scale, strict=True):
+        for j, sc, Hj in zip(idx, scale, local, strict=True):
             b = boxes[j]
-            radius = 0.45 * gap[j]
-            off, vc, v2, _ = _match(levels, pmap, page, b, COARSE_SIDE, radius, float(sc))
-            c_fine = np.array([b.rect.cx, b.rect.cy]) + off
-            off2, v, _, patch = _match(levels, _Shifted(pmap, off), page, b, FINE_SIDE,
+            near = PageMap(Hj)
+            off, vc, v2, _ = _match(levels, near, page, b, COARSE_SIDE, 0.45 * gap[j], float(sc))
+            off2, v, _, patch = _match(levels, _Shifted(near, off), page, b, FINE_SIDE,
                                        3.0 * sides_u[j] / COARSE_SIDE, float(sc))
-            c_fine = c_fine + off2
+            c = np.array([b.rect.cx, b.rect.cy])
             # the fine peak says how well it fits; the coarse runner-up whether it is unambiguous
             b.quality = min(_quality(v, -1.0), _quality(vc, v2))
-            pred = pmap.to_image(np.array([[b.rect.cx, b.rect.cy]]))[0]
-            b.image_xy = pmap.to_image(c_fine[None])[0]
-            b.offset_px = float(np.hypot(*(b.image_xy - pred)))
+            b.image_xy = apply_h(Hj, (c + off + off2)[None])[0]
+            b.offset_px = float(np.hypot(*(b.image_xy - apply_h(Hj, c[None])[0])))
             if b.quality >= min_quality:
                 new.append([b.rect.cx, b.rect.cy, *b.image_xy])
-                blur.append(_edge_spread(patch, FINE_SIDE))
+                if len(blur) < 12:
+                    blur.append(_edge_spread(patch, FINE_SIDE))
         if new:
             anchors.append(np.asarray(new))
             pmap = PageMap(H, np.vstack(anchors))
     all_anchors = np.vstack(anchors)
     side_px = float(np.median(pmap.scale_at(centres) * sides_u))
     return Refinement(boxes, all_anchors, pmap, float(np.median(blur)) if blur else 1.0, side_px, rounds)
+
+
+FLAT_SAMPLE = 5  # boxes checked on a page the homography fits
+
+
+def _check_flat(levels: list[tuple[np.ndarray, int]], page: PageLayout, boxes: list[BoxFind],
+                centres: np.ndarray, sides_u: np.ndarray, H: np.ndarray, fixed: np.ndarray,
+                min_quality: float) -> Refinement | None:
+    """A few boxes, fine search only, close around where the homography puts them: if every one
+    is found there, the homography is the map (plus these anchors) and the other boxes inherit the
+    weakest quality of the sample; None when any is off or weak (then every box is searched)."""
+    pmap = PageMap(H)
+    sample = _spread_sample(centres, FLAT_SAMPLE)
+    scale = pmap.scale_at(centres[sample])
+    found, qs, blur = [], [], []
+    for j, sc in zip(sample, scale, strict=True):
+        b = boxes[j]
+        off, v, _, patch = _match(levels, pmap, page, b, FINE_SIDE, 0.12 * sides_u[j], float(sc))
+        q = _quality(v, -1.0)
+        if q < max(min_quality, 0.6) or float(np.hypot(*off)) > 0.08 * sides_u[j]:
+            return None
+        c = centres[j] + off
+        found.append([centres[j][0], centres[j][1], *apply_h(H, c[None])[0]])
+        qs.append(q)
+        blur.append(_edge_spread(patch, FINE_SIDE))
+    for j, b in enumerate(boxes):
+        b.quality = qs[sample.index(j)] if j in sample else min(qs)
+        b.image_xy = apply_h(H, centres[j][None])[0]
+    anchors = np.vstack([fixed, np.asarray(found)])
+    side_px = float(np.median(pmap.scale_at(centres) * sides_u))
+    return Refinement(boxes, anchors, PageMap(H, anchors), float(np.median(blur)), side_px, 0)
 
 
 REGION_PAD = 1.5  # context around a field for the region pass, in box sides

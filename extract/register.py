@@ -64,6 +64,8 @@ class RegisterLimits(BaseModel):
     frame_min_score: float = Field(0.3, description="ruled-row score a frame page needs")
     frame_min_margin: float = Field(0.1, description="best frame hypothesis must lead the next by this")
     edge_margin_px: float = Field(1.0, description="digit boxes must lie this far inside the image")
+    flat_error: float = Field(0.8, description="layout units: tag and all marks within this of one "
+                                               "homography make a flat page (a few boxes checked, not all)")
     min_sharpness: float = Field(0.27, description="edge sharpness (see _sharpness) below which a picture "
                                                    "where nothing was found is called too blurred")
     min_box_quality: float = Field(0.5, description="a box placed below this quality is weakly placed")
@@ -277,7 +279,8 @@ def _by_tag(gray: np.ndarray, img: np.ndarray, k: int, limits: RegisterLimits,
     if bad is not None:
         return bad
     fixed = np.vstack([np.c_[tag_layout, tag_full]] + [np.c_[m.layout_pts, m.image_pts] for m in marks])
-    ref = refine_boxes(levels, page, H_full, fixed)
+    flat = len(marks) == len(page.marks) and err < limits.flat_error
+    ref = refine_boxes(levels, page, H_full, fixed, flat=flat)
     return _judge(page, H_full, ref, gray.shape, err, len(marks), method, limits)
 
 
