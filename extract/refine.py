@@ -261,8 +261,44 @@ def refine_boxes(levels: list[tuple[np.ndarray, int]], page: PageLayout, H: np.n
             anchors.append(np.asarray(new))
             pmap = PageMap(H, np.vstack(anchors))
     all_anchors = np.vstack(anchors)
+    wrong = _misplaced_fields(levels, page, pmap, boxes, gap)
+    if wrong:
+        # A whole field locked onto its neighbour (the prediction was off by a box pitch): its
+        # boxes are not where the map says. They are weakly placed, and out of the map.
+        for b in boxes:
+            if b.field_id in wrong:
+                b.quality = min(b.quality, 0.2)
+        keep = [fixed] + [np.array([[b.rect.cx, b.rect.cy, *b.image_xy]]) for b in boxes
+                          if b.quality >= min_quality and b.image_xy is not None]
+        all_anchors = np.vstack(keep)
+        pmap = PageMap(H, all_anchors)
     side_px = float(np.median(pmap.scale_at(centres) * sides_u))
     return Refinement(boxes, all_anchors, pmap, float(np.median(blur)) if blur else 1.0, side_px, rounds)
+
+
+def _misplaced_fields(levels: list[tuple[np.ndarray, int]], page: PageLayout, pmap: PageMap,
+                      boxes: list[BoxFind], gap: np.ndarray) -> set[str]:
+    """Fields whose surroundings (rules, neighbouring fields) fit the image better a box pitch or
+    more away from where the final map puts them: boxes found one by one can all lock onto their
+    neighbours when the first guess was off by a pitch; the wider picture cannot."""
+    out = set()
+    by_field: dict[str, list[int]] = {}
+    for i, b in enumerate(boxes):
+        by_field.setdefault(b.field_id, []).append(i)
+    for f in page.fields:
+        idx = by_field.get(f.id)
+        if not idx or not f.boxes:
+            continue
+        rect = _field_rect(f)
+        sc = float(pmap.scale_at(np.array([[rect.cx, rect.cy]]))[0])
+        if not np.isfinite(sc) or sc <= 0:
+            continue
+        near = PageMap(pmap.local_h(rect.x - 3 * rect.h, rect.y - 3 * rect.h, rect.x + rect.w + 3 * rect.h,
+                                    rect.y + rect.h + 3 * rect.h))
+        off, q = _region_match(levels, near, page, f, rect, sc)
+        if q >= 0.3 and float(np.hypot(*off)) > 0.5 * float(np.min(gap[idx])):
+            out.add(f.id)
+    return out
 
 
 FLAT_SAMPLE = 5  # boxes checked on a page the homography fits
@@ -393,3 +429,24 @@ def probe(levels: list[tuple[np.ndarray, int]], page: PageLayout, H: np.ndarray,
         _, v, v2, _ = _match(levels, pmap, page, b, COARSE_SIDE, 0.45 * max(b.rect.w, b.rect.h), float(sc))
         qs.append(_quality(v, v2))
     return float(np.mean(qs))
+
+
+def _field_rect(f: object) -> Rect:
+    """The bounding rect of a field's boxes (layout units)."""
+    boxes = f.boxes  # type: ignore[attr-defined]
+    x0 = min(b.x for b in boxes)
+    y0 = min(b.y for b in boxes)
+    x1 = max(b.x + b.w for b in boxes)
+    y1 = max(b.y + b.h for b in boxes)
+    return Rect(x=x0, y=y0, w=x1 - x0, h=y1 - y0)
+
+
+def _region_match(levels: list[tuple[np.ndarray, int]], pmap: PageMap, page: PageLayout, f: object, rect: Rect,
+                  scale: float, radius_sides: float = 1.3) -> tuple[np.ndarray, float]:
+    """A field and its surroundings searched within ``radius_sides`` box sides: (offset in layout
+    units, quality)."""
+    unit = float(max(max(b.w, b.h) for b in f.boxes))  # type: ignore[attr-defined]
+    b = BoxFind(f"{f.id}#region", -1, rect)  # type: ignore[attr-defined]
+    off, v, v2, _ = _match(levels, pmap, page, b, 10.0, radius_sides * unit, scale,
+                           pad_share=REGION_PAD * unit / max(rect.w, rect.h), unit=unit)
+    return off, _quality(v, v2)

@@ -69,8 +69,11 @@ class RegisterLimits(BaseModel):
     min_sharpness: float = Field(0.27, description="edge sharpness (see _sharpness) below which a picture "
                                                    "where nothing was found is called too blurred")
     min_box_quality: float = Field(0.5, description="a box placed below this quality is weakly placed")
-    min_found_share: float = Field(0.6, description="share of digit boxes that must be found, or the "
-                                                    "page is occluded")
+    trusted_share: float = Field(0.85, description="share of boxes found below which the page's "
+                                                  "registration is weak (the form goes to review)")
+    min_found_share: float = Field(0.5, description="share of digit boxes that must be found, or the "
+                                                    "page is occluded (fewer missing: those boxes are "
+                                                    "weakly placed and read as unsure)")
     max_blur: float = Field(0.075, description="edge spread of the box borders (Gaussian sigma, share "
                                                "of the box side) above which digits cannot be read")
 
@@ -765,6 +768,10 @@ def _judge(page: PageLayout, H: np.ndarray, ref: Refinement, shape: tuple[int, .
     mean_q = float(np.mean([b.quality for b in ref.boxes])) if ref.boxes else 1.0
     score = (0.6 + 0.4 * min(marks, len(page.marks)) / max(len(page.marks), 1)) if method != "tag" else 0.3
     score *= 0.5 + 0.5 * mean_q
+    if share < limits.trusted_share:
+        # Many boxes not found: those found may be misplaced too (the page was hard to follow).
+        # Below the validator's min_registration_score the whole form goes to review.
+        score = min(score, 0.25)
     reg = _registration(page, H, err, marks, method, score)
     reg.anchors = [[round(float(v), 3) for v in a] for a in ref.anchors]
     reg.box_quality = q
