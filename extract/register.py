@@ -1,23 +1,30 @@
 """Page registration: find the form in a page image, tell which page it is, map layout -> image.
 
 ``register_page`` works on one grayscale page at its native resolution (200-dpi scan, phone
-photo, fax) and returns a ``Registration`` (homography from layout units to image pixels) or a
-``RegisterFailure`` with an enumerated reason. Everything about the forms comes from the layouts
-(``schemas/layouts``): tag ids, tag corners, corner marks, frames and ruled rows.
+photo, fax) and returns a ``Registration`` (a homography from layout units to image pixels plus
+the anchors of a smooth correction: ``extract.geometry.page_map``) or a ``RegisterFailure`` with
+an enumerated reason. Everything about the forms comes from the layouts (``schemas/layouts``):
+tag ids, tag corners, corner marks, frames, ruled rows, digit boxes, rules and bubbles.
 
 How (fast: detection runs on a copy halved until its long side is <= ``detect_max_side``):
 1. blank check on a tiny copy;
 2. AprilTag 36h10 (``extract.tags``) -> (form type, page) and a first guess from its four
    corners; the corner marks (pairs of squares, ``extract.marks``) are searched where the guess
-   puts them, nearest first, refitting after each (affine until all four are known: a small
-   tag cannot tell perspective), then refined at full resolution in small windows; the
-   homography is fitted to tag corners + mark squares (``tag+marks``, three marks at least),
-   else tag and the marks found (``tag``, lower score). With marks missing, the printed rules
-   of the layout must land on ink (``extract.frame.line_score``), or the page is TOO_SKEWED;
-3. tag-less pages (A4 Salinan): the printed frame's corners under each of four turns and each
+   puts them, nearest first, then refined at full resolution in small windows. When marks are
+   missing (strong perspective, a bent sheet, a look-alike taken), every mark look-alike of the
+   picture (``square_pairs``) is assigned by RANSAC over pairs of marks, and the printed boxes
+   decide between the candidates (``extract.refine.probe``);
+3. the printed structure itself places every digit box (``extract.refine.refine_boxes``: each
+   box found where it is printed, with a quality 0..1; on a flat page a few boxes confirm the
+   homography); the page map goes through the tag corners, the marks and the boxes found;
+4. tag-less pages (A4 Salinan): the printed frame's corners under each of four turns and each
    tag-less page are scored by the ruled table rows (``frame``);
-4. a tag not found on the detection copy is looked for again on the finer levels;
-5. plausibility: not degenerate, not too skewed, large enough, digit boxes inside the image.
+5. a tag not found on the detection copy is looked for again on the finer levels;
+6. only what a person could not read is rejected (``_judge``): digit boxes outside the picture
+   (CUT_OFF), too small (TOO_SMALL, measured box side), too blurred (TOO_BLURRED, measured edge
+   spread of the box borders, or nothing found in a blurred picture), most boxes not where the
+   printed structure should be (OCCLUDED; none at all: TOO_SKEWED, the page cannot be located).
+   Perspective alone is no reason. A box not found is weakly placed: its digits read as unsure.
 WRONG_FORM_TYPE is the caller's decision (it knows what the file claims to be); ``expected``
 only orders the attempts (tag-less form types try the frame first).
 """
