@@ -271,7 +271,8 @@ def _by_tag(gray: np.ndarray, img: np.ndarray, k: int, limits: RegisterLimits,
         # Strong perspective or a bent sheet: the guess misses the far marks, or took a look-alike.
         # Marks looked for everywhere give other candidates; the printed boxes decide between them.
         best = probe(levels, page, H_full)
-        for Hc, mc in _global_marks(levels, page, tag_layout, tag_full, H_full, limits, keep=6):
+        wide = _global_marks(levels, page, tag_layout, tag_full, H_full, limits, keep=6) if best < 0.8 else []
+        for Hc, mc in wide:
             if best >= 0.8:
                 break
             q = probe(levels, page, Hc)
