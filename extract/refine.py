@@ -301,15 +301,15 @@ def _misplaced_fields(levels: list[tuple[np.ndarray, int]], page: PageLayout, pm
     return out
 
 
-FLAT_SAMPLE = 5  # boxes checked on a page the homography fits
+FLAT_SAMPLE = 4  # boxes checked on a page the homography fits (the four farthest apart)
 
 
 def _check_flat(levels: list[tuple[np.ndarray, int]], page: PageLayout, boxes: list[BoxFind],
                 centres: np.ndarray, sides_u: np.ndarray, H: np.ndarray, fixed: np.ndarray,
                 min_quality: float) -> Refinement | None:
     """A few boxes, fine search only, close around where the homography puts them: if every one
-    is found there, the homography is the map (plus these anchors) and the other boxes inherit the
-    weakest quality of the sample; None when any is off or weak (then every box is searched)."""
+    is found there, the homography is the map and the other boxes inherit the weakest quality of
+    the sample; None when any is off or weak (then every box is searched)."""
     pmap = PageMap(H)
     sample = _spread_sample(centres, FLAT_SAMPLE)
     scale = pmap.scale_at(centres[sample])
@@ -323,13 +323,15 @@ def _check_flat(levels: list[tuple[np.ndarray, int]], page: PageLayout, boxes: l
         c = centres[j] + off
         found.append([centres[j][0], centres[j][1], *apply_h(H, c[None])[0]])
         qs.append(q)
-        blur.append(_edge_spread(patch, FINE_SIDE))
+        if len(blur) < 2:  # the border sharpness of a flat page: two boxes tell it
+            blur.append(_edge_spread(patch, FINE_SIDE))
     for j, b in enumerate(boxes):
         b.quality = qs[sample.index(j)] if j in sample else min(qs)
         b.image_xy = apply_h(H, centres[j][None])[0]
-    anchors = np.vstack([fixed, np.asarray(found)])
+    # The homography is the map: no anchors (measured on 60 scan pages, a spline through the
+    # sampled boxes moved the median box by 0.1 px for nothing; the crops stay exactly as before).
     side_px = float(np.median(pmap.scale_at(centres) * sides_u))
-    return Refinement(boxes, anchors, PageMap(H, anchors), float(np.median(blur)), side_px, 0)
+    return Refinement(boxes, np.zeros((0, 4)), pmap, float(np.median(blur)), side_px, 0)
 
 
 REGION_PAD = 1.5  # context around a field for the region pass, in box sides

@@ -75,6 +75,12 @@ def measure(batch: Path, limit: int | None = None, read: bool = True) -> dict:
         pmap = page_map(reg)
         H = np.asarray(reg.homography, np.float64)
         s = img.scale
+        if (batch / tp.file).suffix.lower() == ".pdf" and tp.dpi:
+            # truth is in pixels of the image embedded at tp.dpi; the page was rendered at its own dpi
+            from extract._exec.pdftoppm import pdf_info
+
+            w_pt = pdf_info(batch / tp.file, max_pages=tp.page_index + 1).page_sizes_pt[tp.page_index][0]
+            s = img.gray.shape[1] / (w_pt / 72 * tp.dpi)
         page_err = []
         for f in layout.fields:
             if f.id not in tp.boxes_px:
