@@ -267,32 +267,56 @@ def _by_tag(gray: np.ndarray, img: np.ndarray, k: int, limits: RegisterLimits,
     if H_full is None:
         return RegisterFailure(reason=Reason.TOO_SKEWED, detail="degenerate fit")
     H_full, marks = _drop_outliers(H_full, tag_layout, tag_full, marks, limits.max_reprojection_error)
+    wide: list[tuple[np.ndarray, list[MarkMatch]]] = []
     if len(marks) < len(page.marks):
         # Strong perspective or a bent sheet: the guess misses the far marks, or took a look-alike.
         # Marks looked for everywhere give other candidates; the printed boxes decide between them.
         best = probe(levels, page, H_full)
         wide = _global_marks(levels, page, tag_layout, tag_full, H_full, limits, keep=6) if best < 0.8 else []
+        local = (H_full, marks)
         for Hc, mc in wide:
             if best >= 0.8:
                 break
             q = probe(levels, page, Hc)
             if q > best + 0.05:
                 best, H_full, marks = q, Hc, mc
+        wide = [local] + wide
     guesses = _guesses(tag_layout, tag_full, marks, page)
     if len(guesses) > 1 and len(dark.lines):
         # Affine or homography (marks missing): the one that lays the printed rules on ink.
         down = _to_level(k)
         H_full = max(guesses, key=lambda G: line_score(dark.get(), down @ G, dark.lines))
-    method = "tag+marks" if len(marks) >= limits.min_marks else "tag"
-    err = _reprojection_error(H_full, np.vstack([tag_layout] + [m.layout_pts for m in marks]),
-                              np.vstack([tag_full] + [m.image_pts for m in marks]))
     bad = _check_basic(H_full, page, limits)
     if bad is not None:
         return bad
+    ref = _refine(levels, page, tag_layout, tag_full, H_full, marks, limits)
+    # The probe judges a homography alone; through the tag and the marks (the refinement's start)
+    # another candidate may place far more boxes on a bent sheet: tried when few were found.
+    for Hc, mc in wide[:4]:
+        if _found_share(ref, limits) >= limits.trusted_share:
+            break
+        if Hc is H_full or _check_basic(Hc, page, limits) is not None:
+            continue
+        alt = _refine(levels, page, tag_layout, tag_full, Hc, mc, limits)
+        if _found_share(alt, limits) > _found_share(ref, limits) + 0.1:
+            ref, H_full, marks = alt, Hc, mc
+    method = "tag+marks" if len(marks) >= limits.min_marks else "tag"
+    err = _reprojection_error(H_full, np.vstack([tag_layout] + [m.layout_pts for m in marks]),
+                              np.vstack([tag_full] + [m.image_pts for m in marks]))
+    return _judge(page, H_full, ref, gray.shape, err, len(marks), method, limits)
+
+
+def _refine(levels: list[tuple[np.ndarray, int]], page: PageLayout, tag_layout: np.ndarray, tag_full: np.ndarray,
+            H: np.ndarray, marks: list[MarkMatch], limits: RegisterLimits) -> Refinement:
+    err = _reprojection_error(H, np.vstack([tag_layout] + [m.layout_pts for m in marks]),
+                              np.vstack([tag_full] + [m.image_pts for m in marks]))
     fixed = np.vstack([np.c_[tag_layout, tag_full]] + [np.c_[m.layout_pts, m.image_pts] for m in marks])
     flat = len(marks) == len(page.marks) and err < limits.flat_error
-    ref = refine_boxes(levels, page, H_full, fixed, flat=flat)
-    return _judge(page, H_full, ref, gray.shape, err, len(marks), method, limits)
+    return refine_boxes(levels, page, H, fixed, flat=flat)
+
+
+def _found_share(ref: Refinement, limits: RegisterLimits) -> float:
+    return sum(b.quality >= limits.min_box_quality for b in ref.boxes) / max(len(ref.boxes), 1)
 
 
 def _coarse_marks(img: np.ndarray, dark: _Dark, page: PageLayout, tag_layout: np.ndarray,
