@@ -49,6 +49,7 @@ def measure(batch: Path, limit: int | None = None, read: bool = True) -> dict:
     reasons: Counter[str] = Counter()
     err_map: list[float] = []
     err_h: list[float] = []
+    err_found: list[float] = []  # boxes placed with quality >= 0.5 (the others read as unsure)
     rel_map: list[float] = []
     cpu: list[float] = []
     found = boxes = misplaced = 0
@@ -96,6 +97,7 @@ def measure(batch: Path, limit: int | None = None, read: bool = True) -> dict:
             err_h += np.hypot(*(apply_h(H, lay) - t_xy).T).tolist()
             q = reg.box_quality.get(f.id, [1.0] * len(f.boxes))
             found += sum(x >= 0.5 for x in q)
+            err_found += [float(x) for x, qq in zip(e, q, strict=False) if qq >= 0.5]
             # found (quality >= 0.5) yet a fifth of a box side or more off: the dangerous kind
             misplaced += int(sum(x >= 0.5 and r > 0.2 for x, r in zip(q, e / side, strict=False)))
             boxes += len(f.boxes)
@@ -126,6 +128,7 @@ def measure(batch: Path, limit: int | None = None, read: bool = True) -> dict:
         "registered_share": round(reasons.get("registered", 0) / max(n, 1), 4),
         "reasons": dict(reasons.most_common()),
         "placement_px": stats(err_map), "placement_box_side": stats(rel_map), "homography_only_px": stats(err_h),
+        "placement_found_px": stats(err_found),
         "boxes_found_share": round(found / max(boxes, 1), 4), "boxes_found_misplaced": misplaced,
         "register_cpu_ms": {"mean": round(1000 * float(np.mean(cpu)), 1),
                             "median": round(1000 * float(np.median(cpu)), 1),
