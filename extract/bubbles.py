@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from extract.geometry import PageMap
 from schemas.layout import Circle
 
 
@@ -22,11 +23,14 @@ class BubbleReading:
     fills: list[list[float]]  # per column, per digit 0..9
 
 
-def _project(H: np.ndarray, pts: np.ndarray) -> np.ndarray:
+def _project(H: np.ndarray | PageMap, pts: np.ndarray) -> np.ndarray:
+    if isinstance(H, PageMap):
+        return H.to_image(pts)
     return cv2.perspectiveTransform(pts.reshape(-1, 1, 2).astype(np.float64), H).reshape(-1, 2)
 
 
-def bubble_fills(gray: np.ndarray, H: np.ndarray, columns: list[list[Circle]], samples: int = 9) -> np.ndarray:
+def bubble_fills(gray: np.ndarray, H: np.ndarray | PageMap, columns: list[list[Circle]],
+                 samples: int = 9) -> np.ndarray:
     """Fill ratio per bubble, shape (columns, 10). Samples a small polar grid inside each bubble
     (through the homography, so perspective is respected) instead of warping the page."""
     cs = np.array([[c.cx, c.cy, c.r] for col in columns for c in col], np.float64)
@@ -46,7 +50,8 @@ def bubble_fills(gray: np.ndarray, H: np.ndarray, columns: list[list[Circle]], s
     return dark.mean(axis=1).reshape(len(columns), 10)
 
 
-def read_bubbles(gray: np.ndarray, H: np.ndarray, columns: list[list[Circle]], fill: float = 0.6) -> BubbleReading:
+def read_bubbles(gray: np.ndarray, H: np.ndarray | PageMap, columns: list[list[Circle]],
+                 fill: float = 0.6) -> BubbleReading:
     fills = bubble_fills(gray, H, columns)
     digits: list[int | None] = []
     confident = True

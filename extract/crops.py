@@ -16,9 +16,11 @@ import cv2
 import numpy as np
 
 from extract.decode import PageImage, decode_file
+from extract.geometry import PageMap, as_map
 from schemas.layout import Field_, PageLayout, Rect
 from schemas.settings import Limits, ReadSettings
 
+MapLike = np.ndarray | list[list[float]] | PageMap | object  # a homography, a map or a Registration
 CROP_HEIGHT = 72  # output pixels for the digit boxes' height
 
 
@@ -63,24 +65,28 @@ def safe_rect(f: Field_, page: PageLayout, margin: float = 0.25, with_bubbles: b
     return None
 
 
-def cut(gray: np.ndarray, H: np.ndarray | list[list[float]], rect: Rect, box_height: float,
+def cut(gray: np.ndarray, H: MapLike, rect: Rect, box_height: float,
         out_box_px: int = CROP_HEIGHT) -> np.ndarray:
-    """Rectify layout ``rect`` of the page image: ``out_box_px`` pixels per box height."""
+    """Rectify layout ``rect`` of the page image: ``out_box_px`` pixels per box height. ``H``: a
+    homography, a ``PageMap`` or a ``Registration`` (its page map: crops centred on the boxes found)."""
     s = out_box_px / box_height  # output pixels per layout unit
     w, h = max(1, round(rect.w * s)), max(1, round(rect.h * s))
     # Output pixel (u, v) -> layout (x0 + (u + .5) / s, y0 + (v + .5) / s) -> image via H.
     T = np.array([[1 / s, 0, rect.x + 0.5 / s], [0, 1 / s, rect.y + 0.5 / s], [0, 0, 1]], np.float64)
-    M = np.asarray(H, np.float64) @ T
+    pmap = as_map(H)
+    Hr = pmap.H if pmap.is_plain else pmap.local_h(rect.x, rect.y, rect.x + rect.w, rect.y + rect.h)
+    M = Hr @ T
     return cv2.warpPerspective(gray, M, (w, h), flags=cv2.INTER_AREA | cv2.WARP_INVERSE_MAP,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=255)
 
 
-def field_crops(gray: np.ndarray, H: np.ndarray | list[list[float]], page: PageLayout,
+def field_crops(gray: np.ndarray, H: MapLike, page: PageLayout,
                 field_ids: Iterable[str], margin: float = 0.25, bubbles: bool = False) -> dict[str, np.ndarray]:
     """Crops of ``field_ids`` (those on ``page`` and clear of private areas) from one decoded page:
     the digit boxes, ``out_box_px`` high; with ``bubbles`` the bubble columns too, under
     ``"<field_id>#bubbles"`` (the boxes stay large instead of one tall strip)."""
     wanted = set(field_ids)
+    H = as_map(H)
     out = {}
     for f in page.fields:
         if f.id not in wanted:

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from extract.geometry import PageMap
 from schemas.layout import Rect
 from schemas.records import CLASS_BLANK, CLASS_NODIGIT, DIGIT_CLASSES, DigitReading, FieldReading
 
@@ -37,6 +38,22 @@ _MAX_SUPERSAMPLE = 4
 def _apply_h(H: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     w = H[2, 0] * x + H[2, 1] * y + H[2, 2]
     return (H[0, 0] * x + H[0, 1] * y + H[0, 2]) / w, (H[1, 0] * x + H[1, 1] * y + H[1, 2]) / w
+
+
+def _apply_hs_grid(Hs: np.ndarray, lx: np.ndarray, ly: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``_apply_h_grid`` with one homography per box (``Hs``: n x 3 x 3, the page map as each box
+    sees it)."""
+    def plane(i: int) -> np.ndarray:
+        v = Hs[:, i, 0, None, None] * lx + Hs[:, i, 1, None, None] * ly
+        v += Hs[:, i, 2, None, None]
+        return v
+
+    w = plane(2)
+    mx = plane(0)
+    mx /= w
+    my = plane(1)
+    my /= w
+    return mx.astype(np.float32), my.astype(np.float32)
 
 
 def _apply_h_grid(H: np.ndarray, lx: np.ndarray, ly: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -59,25 +76,38 @@ def _apply_h_grid(H: np.ndarray, lx: np.ndarray, ly: np.ndarray) -> tuple[np.nda
     return mx.astype(np.float32), my.astype(np.float32)
 
 
-def crop_boxes(gray: np.ndarray, H: np.ndarray, rects: Sequence[Rect], size: int = CROP_SIZE) -> np.ndarray:
+def crop_boxes(gray: np.ndarray, H: np.ndarray | PageMap, rects: Sequence[Rect], size: int = CROP_SIZE) -> np.ndarray:
     """Resample each box quad to ``size x size`` (N, size, size) uint8.
 
     ``H`` maps layout units (corner-based, like PDF points) to OpenCV pixel coordinates (pixel
     centres at integers). Output pixel ``u`` samples layout ``x = rect.x + (u + 0.5) * w / size``.
     Boxes larger than the output are supersampled (k x k samples averaged per output pixel) so
     thin strokes are not lost to aliasing; all boxes go through one ``cv2.remap``.
-    Outside the image counts as paper (255).
+    Outside the image counts as paper (255). ``H`` may be a ``PageMap`` (a bent sheet): each box
+    is then cut through the map's homography at that box, centred on the box actually found.
     """
     if gray.ndim == 3:
         gray = cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY)
     n = len(rects)
     if n == 0:
         return np.zeros((0, size, size), np.uint8)
-    H = np.asarray(H, np.float64)
     r = np.array([[b.x, b.y, b.w, b.h] for b in rects], np.float64)
-    # Box size in image pixels (from the mapped corners) decides the supersampling factor.
-    cx, cy = _apply_h(H, np.stack([r[:, 0], r[:, 0] + r[:, 2], r[:, 0]], 1),
-                      np.stack([r[:, 1], r[:, 1], r[:, 1] + r[:, 3]], 1))
+    Hs: np.ndarray | None = None
+    if isinstance(H, PageMap):
+        if H.is_plain:
+            H = H.H
+        else:
+            Hs = H.rect_homographies(r)
+    if Hs is None:
+        H = np.asarray(H, np.float64)
+        # Box size in image pixels (from the mapped corners) decides the supersampling factor.
+        cx, cy = _apply_h(H, np.stack([r[:, 0], r[:, 0] + r[:, 2], r[:, 0]], 1),
+                          np.stack([r[:, 1], r[:, 1], r[:, 1] + r[:, 3]], 1))
+    else:
+        z = 0 * r[:, 2]
+        corners = np.stack([r[:, :2], r[:, :2] + np.c_[r[:, 2], z], r[:, :2] + np.c_[z, r[:, 3]]], 1)
+        hom = np.einsum("nij,nkj->nki", Hs, np.concatenate([corners, np.ones((n, 3, 1))], axis=2))
+        cx, cy = hom[..., 0] / hom[..., 2], hom[..., 1] / hom[..., 2]
     side = np.maximum(np.hypot(cx[:, 1] - cx[:, 0], cy[:, 1] - cy[:, 0]),
                       np.hypot(cx[:, 2] - cx[:, 0], cy[:, 2] - cy[:, 0]))
     k = int(np.clip(np.ceil(np.median(side) / size - 0.25), 1, _MAX_SUPERSAMPLE))
@@ -85,7 +115,7 @@ def crop_boxes(gray: np.ndarray, H: np.ndarray, rects: Sequence[Rect], size: int
     t = (np.arange(s, dtype=np.float64) + 0.5) / s
     lx = r[:, 0, None, None] + t[None, None, :] * r[:, 2, None, None]  # (n, 1, s)
     ly = r[:, 1, None, None] + t[None, :, None] * r[:, 3, None, None]  # (n, s, 1)
-    mx, my = _apply_h_grid(H, lx, ly)
+    mx, my = _apply_h_grid(H, lx, ly) if Hs is None else _apply_hs_grid(Hs, lx, ly)
     out = cv2.remap(gray, mx.reshape(n * s, s), my.reshape(n * s, s),
                     cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=255)
     if k > 1:

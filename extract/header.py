@@ -15,6 +15,7 @@ import numpy as np
 
 from extract._exec.errors import ToolError
 from extract._exec.tesseract import ocr_words
+from extract.geometry import PageMap, as_map
 from schemas.layout import PageLayout
 
 CROP_HEIGHT = 56  # px: typed header text ends up ~20-25 px tall, enough for Tesseract (84 px: no better)
@@ -33,7 +34,7 @@ NUMBER_FIELDS = ("tps_number",)  # what is compared without a register
 MAX_CROPS_PER_SHEET = 300  # 300 x (56 + 32) px = 26,400 px: under Tesseract's 32,767
 
 
-def header_crops(gray: np.ndarray, H: np.ndarray, page: PageLayout,
+def header_crops(gray: np.ndarray, H: np.ndarray | PageMap, page: PageLayout,
                  fields: tuple[str, ...] = HEADER_FIELDS) -> dict[str, np.ndarray]:
     """Each header field's rect (of ``fields``), rectified to CROP_HEIGHT px tall."""
     out: dict[str, np.ndarray] = {}
@@ -44,7 +45,7 @@ def header_crops(gray: np.ndarray, H: np.ndarray, page: PageLayout,
         scale = CROP_HEIGHT / r.h
         w = max(8, int(round(r.w * scale)))
         dst = np.float32([[0, 0], [w, 0], [w, CROP_HEIGHT], [0, CROP_HEIGHT]])
-        src = cv2.perspectiveTransform(np.float32(r.corners()).reshape(-1, 1, 2), H).reshape(-1, 2)
+        src = as_map(H).to_image(np.asarray(r.corners(), np.float64))
         M = cv2.getPerspectiveTransform(np.float32(src), dst)
         crop = cv2.warpPerspective(gray, M, (w, CROP_HEIGHT), flags=cv2.INTER_LINEAR,
                                    borderMode=cv2.BORDER_CONSTANT, borderValue=255)

@@ -120,3 +120,55 @@ def _dark_squares(crop: np.ndarray, side: float) -> tuple[list[tuple[float, floa
         elif 1.7 < rel <= 3.5 and 1.3 <= big <= 2.8 and 0.25 * max(bw, bh) ** 2 <= area <= 0.75 * bw * bh:
             doubles.append((float(cents[i, 0]), float(cents[i, 1])))
     return singles, doubles
+
+
+def square_pairs(gray: np.ndarray, min_side: float, max_side: float) -> np.ndarray:
+    """Every corner-mark look-alike in the whole image: (N, 4) centre x, y, size (px) and which
+    diagonal holds the squares (+1: top-left to bottom-right as seen in the image, -1: the other).
+
+    A plano mark is two solid squares touching at a corner; thresholded, they are one blob shaped
+    like a bow tie: elongated along its diagonal (second moments ~7:1 for two squares, still > 1.4
+    when perspective squeezes it), about two thirds of its convex hull, and narrow at the waist
+    where the squares meet (whatever the quarter turn or the tilt). Searched anywhere, not only
+    near a guess: under strong perspective a guess from the small tag misses the far marks by more
+    than a search window. ``min_side``/``max_side``: the blob's bounding-box side range in pixels.
+    """
+    block = max(15, int(2 * max_side) | 1)
+    dark = cv2.adaptiveThreshold(gray, 1, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 15)
+    # Squares meeting at a corner may print (or threshold) a pixel apart: join them.
+    dark = cv2.dilate(dark, np.ones((3, 3), np.uint8))
+    n, labels, stats, cents = cv2.connectedComponentsWithStats(dark, connectivity=8)
+    if n <= 1:
+        return np.zeros((0, 4))
+    bw, bh, area = stats[1:, 2], stats[1:, 3], stats[1:, 4]
+    side = np.maximum(bw, bh)
+    fill = area / np.maximum(bw * bh, 1)
+    keep = ((side >= min_side) & (side <= max_side) & (area >= 12) & (np.minimum(bw, bh) >= 0.3 * side)
+            & (fill >= 0.25) & (fill <= 0.85))
+    out = []
+    for i in np.nonzero(keep)[0] + 1:
+        x, y, w, h = stats[i, :4]
+        m = (labels[y:y + h, x:x + w] == i).astype(np.uint8)
+        ys, xs = np.nonzero(m)
+        c = np.cov(np.vstack([xs, ys]).astype(np.float64))
+        ev, vec = np.linalg.eigh(c)
+        if ev[0] <= 0 or ev[1] / ev[0] < 1.4:
+            continue
+        u = vec[:, 1]  # the long axis
+        hull = cv2.convexHull(np.column_stack([xs, ys]).astype(np.int32))
+        solidity = len(xs) / max(cv2.contourArea(hull) + 0.5 * cv2.arcLength(hull, True) + 1, 1)
+        if not 0.45 <= solidity <= 0.9:
+            continue
+        t = (xs - xs.mean()) * u[0] + (ys - ys.mean()) * u[1]
+        half = float(np.abs(t).max())
+        if half < 2:
+            continue
+        waist = np.count_nonzero(np.abs(t) < 0.15 * half)
+        lobe = max(np.count_nonzero(np.abs(t - 0.45 * half) < 0.15 * half),
+                   np.count_nonzero(np.abs(t + 0.45 * half) < 0.15 * half))
+        if waist > 0.9 * lobe:
+            continue
+        diag = 1.0 if u[0] * u[1] > 0 else -1.0
+        # the centre: where the two squares meet (the centroid of a symmetric pattern)
+        out.append((float(cents[i, 0]), float(cents[i, 1]), float(np.sqrt(w * h)), diag))
+    return np.asarray(out, np.float64).reshape(-1, 4)

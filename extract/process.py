@@ -17,6 +17,7 @@ import numpy as np
 from extract.cache import OutcomeCache, outcome_key
 from extract.decode import DecodeError, chatter_text, decode_file
 from extract.digits import DigitReader
+from extract.geometry import PageMap, page_map
 from extract.header import HEADER_FIELDS, NUMBER_FIELDS, header_crops, read_headers
 from extract.model_store import current_model
 from extract.read_page import read_fields
@@ -81,7 +82,7 @@ def process_file(item: InputFile, settings: Settings, reader: DigitReader | None
                 outcome.pages.append(result)
                 if headers is not None:
                     layout = load_layout(result.registration.form_type).pages[result.registration.page - 1]
-                    H = np.asarray(result.registration.homography, np.float64)
+                    H = page_map(result.registration)
                     fields = HEADER_FIELDS if settings.read.header_names else NUMBER_FIELDS
                     headers.append(PendingHeader(result, header_crops(page.gray, H, layout, fields),
                                                  _typed_tps_number(page.gray, H, layout, reader, result)))
@@ -98,7 +99,7 @@ def process_file(item: InputFile, settings: Settings, reader: DigitReader | None
     return outcome
 
 
-def _typed_tps_number(gray: np.ndarray, H: np.ndarray, layout: PageLayout, reader: DigitReader,
+def _typed_tps_number(gray: np.ndarray, H: PageMap, layout: PageLayout, reader: DigitReader,
                       result: PageReading) -> str | None:
     """The digit reader's reading of the header's typed TPS number (one vote of the identity
     cross-check, ``extract.header.read_headers``); its time counts as reading."""
@@ -129,8 +130,7 @@ def _process_page(item: InputFile, index: int, gray: np.ndarray, settings: Setti
                                     f"{reg.form_type.value} page {reg.page}")
     layout = load_layout(reg.form_type).pages[reg.page - 1]
     t1, c1 = time.perf_counter(), time.process_time()
-    H = np.asarray(reg.homography, np.float64)
-    fields = read_fields(gray, H, layout, reader, settings.read.bubble_fill)
+    fields = read_fields(gray, page_map(reg), layout, reader, settings.read.bubble_fill, reg.box_quality)
     t_read, c_read = time.perf_counter() - t1, time.process_time() - c1
     return PageReading(file=item.rel_path, file_sha256=item.sha256, page_index=index, registration=reg,
                        fields=fields, seconds={"register": round(t_reg, 4), "read": round(t_read, 4),

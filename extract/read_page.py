@@ -6,11 +6,12 @@ import numpy as np
 
 from extract.bubbles import read_bubbles
 from extract.digits import DigitReader, crop_boxes, read_number
+from extract.geometry import PageMap
 from schemas.layout import PageLayout
 from schemas.records import DigitReading, FieldReading
 
 
-def page_crops(gray: np.ndarray, H: np.ndarray, page: PageLayout) -> tuple[np.ndarray, dict[str, slice]]:
+def page_crops(gray: np.ndarray, H: np.ndarray | PageMap, page: PageLayout) -> tuple[np.ndarray, dict[str, slice]]:
     """Every digit box of the page, cut in ONE ``crop_boxes`` call, and each field's rows.
 
     Whoever needs the crops the reader saw (the stewards' store too) cuts them here: the
@@ -24,15 +25,34 @@ def page_crops(gray: np.ndarray, H: np.ndarray, page: PageLayout) -> tuple[np.nd
     return crops, rows
 
 
-def read_fields(gray: np.ndarray, H: np.ndarray, page: PageLayout, reader: DigitReader,
-                bubble_fill: float = 0.6) -> list[FieldReading]:
+WEAK_PLACEMENT = 0.5
+
+
+def unsure_where_misplaced(p: np.ndarray, placement: list[float]) -> np.ndarray:
+    """Box probabilities pulled toward uniform where the box was weakly placed (quality below
+    ``WEAK_PLACEMENT``: fully uniform at 0): a box registration could not find is read as unsure,
+    so the form goes to review instead of trusting a crop of the wrong place."""
+    if not placement or len(placement) != len(p):
+        return p
+    q = np.asarray(placement, np.float64)
+    w = np.clip((WEAK_PLACEMENT - q) / WEAK_PLACEMENT, 0.0, 1.0)[:, None]
+    if not w.any():
+        return p
+    return (1 - w) * p + w / p.shape[1]
+
+
+def read_fields(gray: np.ndarray, H: np.ndarray | PageMap, page: PageLayout, reader: DigitReader,
+                bubble_fill: float = 0.6, box_quality: dict[str, list[float]] | None = None) -> list[FieldReading]:
+    """``box_quality``: per field, each box's placement quality from registration."""
     crops, rows = page_crops(gray, H, page)
     if not len(crops):
         return []
     probs = reader.predict(crops)  # one forward pass for the whole page
     out: list[FieldReading] = []
+    box_quality = box_quality or {}
     for f in page.fields:
-        p = probs[rows[f.id]]
+        placement = box_quality.get(f.id, [])
+        p = unsure_where_misplaced(probs[rows[f.id]], placement)
         num = read_number(p, reader.accept_threshold)
         reading = FieldReading(
             field_id=f.id,
@@ -43,6 +63,7 @@ def read_fields(gray: np.ndarray, H: np.ndarray, page: PageLayout, reader: Digit
             alternatives=num.alternatives,
             unsure=num.unsure,
             malformed=num.malformed,
+            placement=list(placement),
         )
         if f.bubbles:
             b = read_bubbles(gray, H, f.bubbles, bubble_fill)

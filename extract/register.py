@@ -1,23 +1,30 @@
 """Page registration: find the form in a page image, tell which page it is, map layout -> image.
 
 ``register_page`` works on one grayscale page at its native resolution (200-dpi scan, phone
-photo, fax) and returns a ``Registration`` (homography from layout units to image pixels) or a
-``RegisterFailure`` with an enumerated reason. Everything about the forms comes from the layouts
-(``schemas/layouts``): tag ids, tag corners, corner marks, frames and ruled rows.
+photo, fax) and returns a ``Registration`` (a homography from layout units to image pixels plus
+the anchors of a smooth correction: ``extract.geometry.page_map``) or a ``RegisterFailure`` with
+an enumerated reason. Everything about the forms comes from the layouts (``schemas/layouts``):
+tag ids, tag corners, corner marks, frames, ruled rows, digit boxes, rules and bubbles.
 
 How (fast: detection runs on a copy halved until its long side is <= ``detect_max_side``):
 1. blank check on a tiny copy;
 2. AprilTag 36h10 (``extract.tags``) -> (form type, page) and a first guess from its four
    corners; the corner marks (pairs of squares, ``extract.marks``) are searched where the guess
-   puts them, nearest first, refitting after each (affine until all four are known: a small
-   tag cannot tell perspective), then refined at full resolution in small windows; the
-   homography is fitted to tag corners + mark squares (``tag+marks``, three marks at least),
-   else tag and the marks found (``tag``, lower score). With marks missing, the printed rules
-   of the layout must land on ink (``extract.frame.line_score``), or the page is TOO_SKEWED;
-3. tag-less pages (A4 Salinan): the printed frame's corners under each of four turns and each
+   puts them, nearest first, then refined at full resolution in small windows. When marks are
+   missing (strong perspective, a bent sheet, a look-alike taken), every mark look-alike of the
+   picture (``square_pairs``) is assigned by RANSAC over pairs of marks, and the printed boxes
+   decide between the candidates (``extract.refine.probe``);
+3. the printed structure itself places every digit box (``extract.refine.refine_boxes``: each
+   box found where it is printed, with a quality 0..1; on a flat page a few boxes confirm the
+   homography); the page map goes through the tag corners, the marks and the boxes found;
+4. tag-less pages (A4 Salinan): the printed frame's corners under each of four turns and each
    tag-less page are scored by the ruled table rows (``frame``);
-4. a tag not found on the detection copy is looked for again on the finer levels;
-5. plausibility: not degenerate, not too skewed, large enough, digit boxes inside the image.
+5. a tag not found on the detection copy is looked for again on the finer levels;
+6. only what a person could not read is rejected (``_judge``): digit boxes outside the picture
+   (CUT_OFF), too small (TOO_SMALL, measured box side), too blurred (TOO_BLURRED, measured edge
+   spread of the box borders, or nothing found in a blurred picture), most boxes not where the
+   printed structure should be (OCCLUDED; none at all: TOO_SKEWED, the page cannot be located).
+   Perspective alone is no reason. A box not found is weakly placed: its digits read as unsure.
 WRONG_FORM_TYPE is the caller's decision (it knows what the file claims to be); ``expected``
 only orders the attempts (tag-less form types try the frame first).
 """
@@ -33,7 +40,8 @@ from pydantic import BaseModel, Field
 
 from extract.frame import dark_mask, find_frame, frame_hypotheses, line_score, printed_lines
 from extract.geometry import apply_h, fit_affine, fit_h, jacobian
-from extract.marks import MarkMatch, find_mark, mark_candidates
+from extract.marks import MarkMatch, find_mark, mark_candidates, square_pairs
+from extract.refine import Refinement, probe, refine_boxes
 from extract.tags import detect_tags
 from schemas.layout import FormLayout, FormType, Mark, PageLayout, load_layout
 from schemas.reasons import Reason
@@ -51,6 +59,9 @@ class RegisterLimits(BaseModel):
     max_scale_ratio: float = Field(2.2, description="largest / smallest local scale over the page "
                                                     "(perspective)")
     max_reprojection_error: float = Field(3.0, description="layout units; marks beyond are dropped")
+    wide_mark_error: float = Field(25.0, description="layout units: marks found anywhere in the image "
+                                                     "must fit the tag's homography this well (a bent "
+                                                     "sheet bends it)")
     min_marks: int = Field(3, description="marks needed for 'tag+marks'; fewer: tag only")
     mark_search_fracs: tuple[float, ...] = Field((0.06, 0.2, 0.35), description="mark search radius "
                                                  "per pass, fraction of the distance to the nearest known point")
@@ -60,6 +71,18 @@ class RegisterLimits(BaseModel):
     frame_min_score: float = Field(0.3, description="ruled-row score a frame page needs")
     frame_min_margin: float = Field(0.1, description="best frame hypothesis must lead the next by this")
     edge_margin_px: float = Field(1.0, description="digit boxes must lie this far inside the image")
+    flat_error: float = Field(0.8, description="layout units: tag and all marks within this of one "
+                                               "homography make a flat page (a few boxes checked, not all)")
+    min_sharpness: float = Field(0.27, description="edge sharpness (see _sharpness) below which a picture "
+                                                   "where nothing was found is called too blurred")
+    min_box_quality: float = Field(0.5, description="a box placed below this quality is weakly placed")
+    trusted_share: float = Field(0.85, description="share of boxes found below which the page's "
+                                                  "registration is weak (the form goes to review)")
+    min_found_share: float = Field(0.5, description="share of digit boxes that must be found, or the "
+                                                    "page is occluded (fewer missing: those boxes are "
+                                                    "weakly placed and read as unsure)")
+    max_blur: float = Field(0.075, description="edge spread of the box borders (Gaussian sigma, share "
+                                               "of the box side) above which digits cannot be read")
 
 
 class RegisterFailure(BaseModel):
@@ -91,14 +114,39 @@ def register_page(gray: np.ndarray, expected: FormType | None = None,
             result = _by_frame(gray, small, k, expected, limits)
         else:
             img, kk = levels[int(step[4:])] if "@" in step else (small, k)
-            result = _by_tag(gray, img, kk, limits, thorough="@" in step)
+            result = _by_tag(gray, img, kk, limits, levels, thorough="@" in step)
         if isinstance(result, Registration):
             return result
         if result is not None and failure is None:
             failure = result
         if result is not None and step.startswith("tag@"):
             break  # a tag was found: a finer level will not find a better one
+    if failure is None or failure.reason is Reason.NO_MARKS:
+        # Nothing found: say so when the picture is too blurred for anything to be found.
+        sharp = _sharpness(next(im for im, _ in levels if max(im.shape) <= 2 * limits.detect_max_side))
+        if sharp < limits.min_sharpness:
+            return RegisterFailure(reason=Reason.TOO_BLURRED,
+                                   detail=f"no page tag found and the picture is blurred (edge sharpness "
+                                          f"{sharp:.2f}, limit {limits.min_sharpness})")
     return failure or RegisterFailure(reason=Reason.NO_MARKS, detail="no page tag and no printed frame found")
+
+
+def _sharpness(img: np.ndarray) -> float:
+    """How sharp the picture's strongest edges are, in the direction they are least sharp (motion
+    blur smears one direction only): the 99.5th percentile of the directional derivative over the
+    local contrast, the smallest of four directions. Measured on generated 2 MP photos: sharp
+    pages 0.33-0.46, motion blur of 8 px 0.26, of 15 px 0.18, a 5 px defocus 0.22."""
+    g = img.astype(np.float32)
+    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3) / 8
+    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3) / 8
+    k = np.ones((9, 9), np.uint8)
+    con = cv2.dilate(g, k) - cv2.erode(g, k)
+    sel = con > 40
+    if np.count_nonzero(sel) < 100:
+        return 1.0  # no edges at all: a blank or flat picture, not a blurred one
+    c = con[sel]
+    return min(float(np.percentile(np.abs(gx[sel] * np.cos(t) + gy[sel] * np.sin(t)) / c, 99.5))
+               for t in np.radians([0, 45, 90, 135]))
 
 
 # -- detection copy --------------------------------------------------------------------------
@@ -177,7 +225,7 @@ def _find_tags(img: np.ndarray, thorough: bool) -> list[tuple[np.ndarray, int]]:
 
 
 def _by_tag(gray: np.ndarray, img: np.ndarray, k: int, limits: RegisterLimits,
-            thorough: bool = False) -> Registration | RegisterFailure | None:
+            levels: list[tuple[np.ndarray, int]], thorough: bool = False) -> Registration | RegisterFailure | None:
     """Tag on ``img`` (``gray`` halved to 1/k), marks there too, then refined on ``gray``."""
     found = _find_tags(img, thorough)
     if not found:
@@ -219,35 +267,56 @@ def _by_tag(gray: np.ndarray, img: np.ndarray, k: int, limits: RegisterLimits,
     if H_full is None:
         return RegisterFailure(reason=Reason.TOO_SKEWED, detail="degenerate fit")
     H_full, marks = _drop_outliers(H_full, tag_layout, tag_full, marks, limits.max_reprojection_error)
+    wide: list[tuple[np.ndarray, list[MarkMatch]]] = []
+    if len(marks) < len(page.marks):
+        # Strong perspective or a bent sheet: the guess misses the far marks, or took a look-alike.
+        # Marks looked for everywhere give other candidates; the printed boxes decide between them.
+        best = probe(levels, page, H_full)
+        wide = _global_marks(levels, page, tag_layout, tag_full, H_full, limits, keep=6) if best < 0.8 else []
+        local = (H_full, marks)
+        for Hc, mc in wide:
+            if best >= 0.8:
+                break
+            q = probe(levels, page, Hc)
+            if q > best + 0.05:
+                best, H_full, marks = q, Hc, mc
+        wide = [local] + wide
     guesses = _guesses(tag_layout, tag_full, marks, page)
     if len(guesses) > 1 and len(dark.lines):
         # Affine or homography (marks missing): the one that lays the printed rules on ink.
         down = _to_level(k)
         H_full = max(guesses, key=lambda G: line_score(dark.get(), down @ G, dark.lines))
+    bad = _check_basic(H_full, page, limits)
+    if bad is not None:
+        return bad
+    ref = _refine(levels, page, tag_layout, tag_full, H_full, marks, limits)
+    # The probe judges a homography alone; through the tag and the marks (the refinement's start)
+    # another candidate may place far more boxes on a bent sheet: tried when few were found.
+    for Hc, mc in wide[:4]:
+        if _found_share(ref, limits) >= limits.trusted_share:
+            break
+        if Hc is H_full or _check_basic(Hc, page, limits) is not None:
+            continue
+        alt = _refine(levels, page, tag_layout, tag_full, Hc, mc, limits)
+        if _found_share(alt, limits) > _found_share(ref, limits) + 0.1:
+            ref, H_full, marks = alt, Hc, mc
     method = "tag+marks" if len(marks) >= limits.min_marks else "tag"
     err = _reprojection_error(H_full, np.vstack([tag_layout] + [m.layout_pts for m in marks]),
                               np.vstack([tag_full] + [m.image_pts for m in marks]))
-    bad = _check_geometry(H_full, page, gray.shape, limits)
-    if bad is not None:
-        return bad
-    agree = 1.0
-    if len(marks) < len(page.marks) and len(dark.lines):
-        # A missing mark leaves the fit less determined (or a look-alike was taken): check
-        # that the printed rules land on ink.
-        agree = line_score(dark.get(), _to_level(k) @ H_full, dark.lines)
-        if agree < limits.min_line_score:
-            return RegisterFailure(reason=Reason.TOO_SKEWED,
-                                   detail=f"{form_type.value} p{page_no}: {len(marks)} of {len(page.marks)} "
-                                          f"marks found and the printed lines do not line up "
-                                          f"(score {agree:.2f}): strong perspective, folds or occlusion")
-    if method == "tag+marks":
-        score = (0.6 + 0.4 * len(marks) / max(len(page.marks), 1)) \
-            * max(0.0, 1 - err / (2 * limits.max_reprojection_error))
-    else:
-        # The tag (and a mark or two) is a small base: far corners are extrapolated (affine).
-        score = 0.2 + 0.1 * len(marks)
-    score *= min(1.0, agree / 0.8)
-    return _registration(page, H_full, err, len(marks), method, score)
+    return _judge(page, H_full, ref, gray.shape, err, len(marks), method, limits)
+
+
+def _refine(levels: list[tuple[np.ndarray, int]], page: PageLayout, tag_layout: np.ndarray, tag_full: np.ndarray,
+            H: np.ndarray, marks: list[MarkMatch], limits: RegisterLimits) -> Refinement:
+    err = _reprojection_error(H, np.vstack([tag_layout] + [m.layout_pts for m in marks]),
+                              np.vstack([tag_full] + [m.image_pts for m in marks]))
+    fixed = np.vstack([np.c_[tag_layout, tag_full]] + [np.c_[m.layout_pts, m.image_pts] for m in marks])
+    flat = len(marks) == len(page.marks) and err < limits.flat_error
+    return refine_boxes(levels, page, H, fixed, flat=flat)
+
+
+def _found_share(ref: Refinement, limits: RegisterLimits) -> float:
+    return sum(b.quality >= limits.min_box_quality for b in ref.boxes) / max(len(ref.boxes), 1)
 
 
 def _coarse_marks(img: np.ndarray, dark: _Dark, page: PageLayout, tag_layout: np.ndarray,
@@ -331,6 +400,139 @@ def _consistent_marks(img: np.ndarray, dark: _Dark, page: PageLayout, tag_layout
     if best is None:
         return []
     return [(mark, m) for mark, m in zip(pending, best[2], strict=True) if m is not None]
+
+
+def _global_marks(levels: list[tuple[np.ndarray, int]], page: PageLayout, tag_layout: np.ndarray,
+                  tag_full: np.ndarray, H: np.ndarray, limits: RegisterLimits,
+                  keep: int = 3) -> list[tuple[np.ndarray, list[MarkMatch]]]:
+    """Every mark look-alike of the image (``square_pairs``), assigned to the layout's marks.
+
+    The tag's own affine fit tells each mark's direction and rough distance from the tag (not the
+    perspective): candidates must lie within a cone around that direction, at 0.3-4 times that
+    distance, of a plausible size and with the squares on the right diagonal. Then RANSAC over
+    pairs of marks (vectorised): two candidates and the tag corners fix a homography, the other
+    marks must lie on candidates where it puts them (within ``wide_mark_error`` layout units: a
+    curled sheet bends it). Returns the ``keep`` best (homography, marks at full resolution)."""
+    if not page.marks:
+        return []
+    A = fit_affine(tag_layout, tag_full)
+    if A is None:
+        return []
+    centres = np.array([[m.rect.cx, m.rect.cy] for m in page.marks])
+    sides = np.array([max(m.rect.w, m.rect.h) for m in page.marks])
+    ppu = float(np.sqrt(abs(np.linalg.det(A[:2, :2]))))
+    exp_px = ppu * sides
+    k = 1  # the level where a mark is ~16 px or more: thresholding a smaller one merges its squares
+    for _img, kk in levels:
+        if 0.5 * float(exp_px.min()) / kk >= 8 and kk > k:
+            k = kk
+    img = next(im for im, kk in levels if kk == k)
+    found = square_pairs(img, max(4.0, 0.25 * float(exp_px.min()) / k), 5.0 * float(exp_px.max()) / k)
+    if len(found) < 2:
+        return []
+    pts = apply_h(_from_level(k), found[:, :2])
+    size = found[:, 2] * k
+    tag_c_l = tag_layout.mean(axis=0)
+    tag_c = apply_h(A, tag_c_l[None])[0]
+    pred = apply_h(A, centres)
+    cands: list[np.ndarray] = []
+    for i, mark in enumerate(page.marks):
+        v = pred[i] - tag_c
+        dist = float(np.hypot(*v))
+        w = pts - tag_c
+        dw = np.hypot(*w.T)
+        cos = (w @ v) / np.maximum(dw * dist, 1e-9)
+        ok = (cos >= np.cos(np.radians(50))) & (dw >= 0.3 * dist) & (dw <= 4.0 * dist) \
+            & (size >= 0.25 * exp_px[i]) & (size <= 5.0 * exp_px[i])
+        if len(mark.cells) == 2:
+            # the squares' diagonal as the tag maps it (a turn or a tilt never flips it)
+            c0, c1 = mark.cells[0], mark.cells[1]
+            step = A[:2, :2] @ np.array([c1.cx - c0.cx, c1.cy - c0.cy])
+            ok &= found[:, 3] == (1.0 if step[0] * step[1] > 0 else -1.0)
+        idx = np.flatnonzero(ok)
+        # best aligned first: perspective stretches the distances, hardly the directions
+        cands.append(idx[np.argsort(-cos[idx])][:30])
+    tol_px = limits.wide_mark_error * ppu * 2.5  # the far side of a tilted sheet is larger
+    fits: dict[tuple[tuple[int, int], ...], tuple[int, float, np.ndarray]] = {}
+    pairs = sorted(itertools.combinations(range(len(centres)), 2),
+                   key=lambda ab: -float(np.hypot(*(centres[ab[0]] - centres[ab[1]]))))
+    for a, b in pairs:
+        ca, cb = cands[a], cands[b]
+        if not len(ca) or not len(cb):
+            continue
+        ja, jb = (g.ravel() for g in np.meshgrid(ca, cb, indexing="ij"))
+        sel = ja != jb
+        ja, jb = ja[sel], jb[sel]
+        Hs = _fit_h_batch(np.vstack([tag_layout, centres[[a, b]]]), tag_full, pts[ja], pts[jb])
+        votes = np.zeros(len(ja), int) + 2
+        chosen = np.full((len(ja), len(centres)), -1)
+        chosen[:, a], chosen[:, b] = ja, jb
+        for i in range(len(centres)):
+            if i in (a, b) or not len(cands[i]):
+                continue
+            p = _apply_hs(Hs, centres[i])
+            d = np.hypot(*(p[:, None, :] - pts[cands[i]][None, :, :]).transpose(2, 0, 1))
+            j = np.argmin(d, axis=1)
+            hit = d[np.arange(len(j)), j] <= tol_px
+            votes += hit
+            chosen[hit, i] = cands[i][j[hit]]
+        for r in np.argsort(-votes, kind="stable")[:keep * 3]:
+            key = tuple((i, int(j)) for i, j in enumerate(chosen[r]) if j >= 0)
+            if key in fits:
+                continue
+            src = np.vstack([tag_layout, centres[[i for i, _ in key]]])
+            dst = np.vstack([tag_full, pts[[j for _, j in key]]])
+            Hf = fit_h(src, dst)
+            if Hf is None or _check_basic(Hf, page, limits) is not None:
+                continue
+            e = float(np.hypot(*(apply_h(np.linalg.inv(Hf), dst) - src).T).max())
+            if e <= limits.wide_mark_error:
+                fits[key] = (len(key), e, Hf)
+        if any(n == len(centres) and e < 0.5 * limits.wide_mark_error for n, e, _ in fits.values()):
+            break
+    ranked = sorted(fits.items(), key=lambda kv: (-kv[1][0], kv[1][1]))[:keep]
+    return [(Hf, [MarkMatch(centres[i:i + 1].copy(), pts[j:j + 1].copy()) for i, j in key])
+            for key, (_, _, Hf) in ranked]
+
+
+def _apply_hs(Hs: np.ndarray, pt: np.ndarray) -> np.ndarray:
+    v = Hs @ np.array([pt[0], pt[1], 1.0])
+    with np.errstate(all="ignore"):
+        return v[:, :2] / v[:, 2:3]
+
+
+def _fit_h_batch(src: np.ndarray, fixed_dst: np.ndarray, pa: np.ndarray, pb: np.ndarray) -> np.ndarray:
+    """(n, 3, 3) homographies, each through the layout points ``src`` (the fixed ones, then two
+    more) to ``fixed_dst`` + (pa[i], pb[i]): DLT on normalised points, all at once."""
+    n = len(pa)
+    dst = np.concatenate([np.broadcast_to(fixed_dst, (n,) + fixed_dst.shape), pa[:, None], pb[:, None]], axis=1)
+    ts = _normaliser_of(src)
+    c = dst.mean(axis=1, keepdims=True)
+    sc = np.sqrt(2) / np.maximum(np.hypot(*(dst - c).transpose(2, 0, 1)).mean(axis=1), 1e-9)
+    s = apply_h(ts, src)
+    d = (dst - c) * sc[:, None, None]
+    m = len(s)
+    M = np.zeros((n, 2 * m, 9))
+    M[:, 0::2, 0:2], M[:, 0::2, 2] = s, 1
+    M[:, 0::2, 6:8] = -d[:, :, :1] * s
+    M[:, 0::2, 8] = -d[:, :, 0]
+    M[:, 1::2, 3:5], M[:, 1::2, 5] = s, 1
+    M[:, 1::2, 6:8] = -d[:, :, 1:2] * s
+    M[:, 1::2, 8] = -d[:, :, 1]
+    _, _, vt = np.linalg.svd(M)
+    Hn = vt[:, -1].reshape(n, 3, 3)
+    Td_inv = np.zeros((n, 3, 3))
+    Td_inv[:, 0, 0] = Td_inv[:, 1, 1] = 1 / sc
+    Td_inv[:, :2, 2] = c[:, 0]
+    Td_inv[:, 2, 2] = 1
+    return Td_inv @ Hn @ ts
+
+
+def _normaliser_of(pts: np.ndarray) -> np.ndarray:
+    c = pts.mean(axis=0)
+    d = np.sqrt(((pts - c) ** 2).sum(axis=1)).mean()
+    s = np.sqrt(2) / d if d > 1e-12 else 1.0
+    return np.array([[s, 0, -s * c[0]], [0, s, -s * c[1]], [0, 0, 1.0]])
 
 
 class _Dark:
@@ -540,6 +742,73 @@ def _check_geometry(H: np.ndarray, page: PageLayout, shape: tuple[int, ...],
             return RegisterFailure(reason=Reason.NO_MARKS, detail="the page is cut off: digit boxes lie "
                                                                   "outside the image")
     return None
+
+
+def _check_basic(H: np.ndarray, page: PageLayout, limits: RegisterLimits) -> RegisterFailure | None:
+    """What no refinement repairs: a degenerate, folded or mirrored map, or a minute page."""
+    W, Ht = page.width, page.height
+    probe = [(0, 0), (W, 0), (W, Ht), (0, Ht), (W / 2, Ht / 2)]
+    if not np.all(np.isfinite(H)):
+        return RegisterFailure(reason=Reason.TOO_SKEWED, detail="degenerate homography")
+    dets = np.array([np.linalg.det(jacobian(H, x, y)) for x, y in probe])
+    w_signs = np.array([(H @ np.array([x, y, 1.0]))[2] for x, y in probe])
+    if np.any(dets <= 0) or np.any(w_signs <= 0):
+        return RegisterFailure(reason=Reason.TOO_SKEWED, detail="the page would be folded or mirrored")
+    ppu = float(np.sqrt(dets[-1]))
+    if ppu < limits.min_px_per_unit:
+        return RegisterFailure(reason=Reason.TOO_SMALL,
+                               detail=f"{ppu:.3f} px per layout unit (limit {limits.min_px_per_unit})")
+    return None
+
+
+def _judge(page: PageLayout, H: np.ndarray, ref: Refinement, shape: tuple[int, ...], err: float, marks: int,
+           method: str, limits: RegisterLimits) -> Registration | RegisterFailure:
+    """Reject only what a person could not read (boxes outside the picture, too small, too
+    blurred, covered); otherwise a registration whose weakly placed boxes carry their quality."""
+    boxes = [b for f in page.fields for b in f.boxes]
+    tag = f"{page.form_type.value} p{page.page}"
+    if boxes:
+        pts = ref.map.to_image(np.array([c for b in boxes for c in b.corners()]))
+        h, w = shape[:2]
+        m = limits.edge_margin_px
+        out = (pts[:, 0] < m) | (pts[:, 1] < m) | (pts[:, 0] > w - 1 - m) | (pts[:, 1] > h - 1 - m)
+        if out.any():
+            n_out = int(out.reshape(-1, 4).any(axis=1).sum())
+            return RegisterFailure(reason=Reason.CUT_OFF,
+                                   detail=f"{tag}: {n_out} of {len(boxes)} digit boxes lie outside the picture")
+        if ref.side_px < limits.min_box_px:
+            return RegisterFailure(reason=Reason.TOO_SMALL,
+                                   detail=f"{tag}: digit boxes of {ref.side_px:.1f} px (limit {limits.min_box_px})")
+        if ref.blur > limits.max_blur and ref.blur < 1.0:  # 1.0: no box found to measure on
+            return RegisterFailure(reason=Reason.TOO_BLURRED,
+                                   detail=f"{tag}: box borders spread over {ref.blur:.1%} of a box side "
+                                          f"(limit {limits.max_blur:.1%})")
+    q = ref.quality()
+    found = [b for b in ref.boxes if b.quality >= limits.min_box_quality]
+    share = len(found) / max(len(ref.boxes), 1)
+    missing = [fid for fid, qs in q.items() if sum(x >= limits.min_box_quality for x in qs) < len(qs) / 2]
+    if boxes and share < limits.min_found_share:
+        if share < 0.25:
+            return RegisterFailure(reason=Reason.TOO_SKEWED,
+                                   detail=f"{tag}: {len(found)} of {len(boxes)} digit boxes found where the tag "
+                                          f"and {marks} marks put them: the page cannot be located")
+        return RegisterFailure(reason=Reason.OCCLUDED,
+                               detail=f"{tag}: {len(found)} of {len(boxes)} digit boxes found; covered or "
+                                      f"folded: {', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}")
+    if method == "tag" and share >= 0.9:
+        method = "tag+boxes"  # the boxes themselves place the page: not a weak registration
+    mean_q = float(np.mean([b.quality for b in ref.boxes])) if ref.boxes else 1.0
+    score = (0.6 + 0.4 * min(marks, len(page.marks)) / max(len(page.marks), 1)) if method != "tag" else 0.3
+    score *= 0.5 + 0.5 * mean_q
+    if share < limits.trusted_share:
+        # Many boxes not found: those found may be misplaced too (the page was hard to follow).
+        # Below the validator's min_registration_score the whole form goes to review.
+        score = min(score, 0.25)
+    reg = _registration(page, H, err, marks, method, score)
+    reg.anchors = [[round(float(v), 3) for v in a] for a in ref.anchors]
+    reg.box_quality = q
+    reg.fields_found = len(q) - len(missing)
+    return reg
 
 
 def _rotation(H: np.ndarray, page: PageLayout) -> int:

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from extract.digits import CROP_SIZE, DigitReader, symbol_probs
+from extract.geometry import PageMap
 from extract.header import ink_mask
 from schemas.layout import Rect
 from schemas.records import CROSS_CHECK_MIN_P
@@ -27,11 +28,13 @@ MAX_GLYPHS = 3  # a TPS number has 1-3 digits; more marks is not a typed number
 BOX_INK, BOX_PAPER, BOX_BORDER, GLYPH_HEIGHT = 60, 235, 2, 20
 
 
-def _rectified(gray: np.ndarray, H: np.ndarray, rect: Rect) -> np.ndarray:
+def _rectified(gray: np.ndarray, H: np.ndarray | PageMap, rect: Rect) -> np.ndarray:
     """The rect (plus PAD) resampled upright at PX_PER_UNIT; outside the image is paper."""
     w = int(round((rect.w + 2 * PAD) * PX_PER_UNIT))
     h = int(round((rect.h + 2 * PAD) * PX_PER_UNIT))
     to_layout = np.array([[1 / PX_PER_UNIT, 0, rect.x - PAD], [0, 1 / PX_PER_UNIT, rect.y - PAD], [0, 0, 1]])
+    if isinstance(H, PageMap):  # a bent sheet: the map as the rect sees it
+        H = H.local_h(rect.x - PAD, rect.y - PAD, rect.x + rect.w + PAD, rect.y + rect.h + PAD)
     M = np.asarray(H, np.float64) @ to_layout  # output pixel -> image pixel
     return cv2.warpPerspective(gray, M, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=255)
@@ -75,7 +78,7 @@ def as_box(glyph: np.ndarray) -> np.ndarray:
     return box
 
 
-def number_boxes(gray: np.ndarray, H: np.ndarray, rect: Rect) -> np.ndarray:
+def number_boxes(gray: np.ndarray, H: np.ndarray | PageMap, rect: Rect) -> np.ndarray:
     """(n, CROP_SIZE, CROP_SIZE) one box per typed glyph in ``rect``; none when there are more
     glyphs than a TPS number has (a name, handwriting, noise)."""
     gs = glyphs(_rectified(gray, H, rect))

@@ -11,10 +11,12 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import Engine, select
 
 from extract.crops import decoded_page, field_crops, png_bytes
 from extract.decode import DecodeError
+from extract.geometry import PageMap
 from review import db
 from schemas.layout import load_layout
 
@@ -62,7 +64,10 @@ class CropStore:
             if img is None:
                 return None
             page = load_layout(row.form_type).pages[int(src["page"]) - 1]
-            crops = field_crops(img.gray, src["homography"], page, [row.field_id], bubbles=True)
+            pmap = PageMap(np.asarray(src["homography"], np.float64),
+                           np.asarray(src["anchors"]) if src.get("anchors") else None,
+                           **({"smooth": float(src["anchor_scale"])} if src.get("anchor_scale") else {}))
+            crops = field_crops(img.gray, pmap, page, [row.field_id], bubbles=True)
             for key, bub in ((row.field_id, False), (f"{row.field_id}#bubbles", True)):
                 if key in crops:
                     tmp = self.path(item_id, bub).with_suffix(".tmp")

@@ -37,7 +37,9 @@ def item_rows(form: FormRecord) -> list[dict]:
     for p in form.pages:
         for r in p.fields:
             where.setdefault(r.field_id, {"file": p.file, "page_index": p.page_index, "page": p.registration.page,
-                                          "homography": p.registration.homography})
+                                          "homography": p.registration.homography,
+                                          "anchors": p.registration.anchors,
+                                          "anchor_scale": p.registration.anchor_scale})
     out = []
     for pos, (fid, why) in enumerate(doubtful_fields(form).items()):
         r = readings.get(fid)

@@ -41,6 +41,9 @@ class Reason(StrEnum):
     UNKNOWN_PAGE = "unknown_page"
     TOO_SKEWED = "too_skewed"
     TOO_SMALL = "too_small"
+    CUT_OFF = "cut_off"  # digit boxes outside the picture
+    TOO_BLURRED = "too_blurred"  # box borders measured too spread to read digits
+    OCCLUDED = "occluded"  # digit boxes not found where the printed structure should be
     WRONG_FORM_TYPE = "wrong_form_type"  # registered page is of another form type than named
     WEAK_REGISTRATION = "weak_registration"  # located by the tag alone: box positions may be off
     # -- forms (assembly, validation) -----------------------------------------------------
@@ -83,6 +86,9 @@ _MESSAGES: dict[Reason, str] = {
     Reason.UNKNOWN_PAGE: "the page tag or table structure matches no known form page",
     Reason.TOO_SKEWED: "the page is too distorted to read reliably",
     Reason.TOO_SMALL: "the form is too small in the image to read its digits",
+    Reason.CUT_OFF: "part of the form is outside the picture: some digit boxes are cut off",
+    Reason.TOO_BLURRED: "the photo is too blurred (motion or focus) to read its digits",
+    Reason.OCCLUDED: "something covers the form (a hand, an object, a fold): digit boxes are hidden",
     Reason.WRONG_FORM_TYPE: "the page is of another form type than the file name or manifest says",
     Reason.WEAK_REGISTRATION: "the page was located by its tag alone (corner marks hidden or cut off); "
     "box positions may be off",

@@ -48,6 +48,13 @@ class Registration(BaseModel):
     method: str  # "tag+marks" | "tag" | "frame"
     score: float = Field(ge=0, le=1)  # 1 = perfect
     px_per_unit: float  # image pixels per layout unit (scale), for the "too small" check
+    # Where the printed structure was found (extract.refine): [layout x, y, image x, y] per anchor
+    # (tag corners, mark cells, digit boxes). The page map (extract.geometry.page_map) is the
+    # homography plus a thin-plate spline through these; empty: the homography alone.
+    anchors: list[list[float]] = Field(default_factory=list)
+    anchor_scale: float | None = None  # the spline's smoothing (None: the default)
+    box_quality: dict[str, list[float]] = Field(default_factory=dict)  # field id -> per box 0..1
+    fields_found: int | None = None  # fields with at least half their boxes found
 
 
 class DigitReading(BaseModel):
@@ -70,6 +77,9 @@ class FieldReading(BaseModel):
     bubble_confident: bool = False
     unsure: bool = False  # some box below the confidence threshold
     malformed: bool = False  # e.g. a digit after a blank/no-digit, or only no-digit marks
+    # Per box, how well registration placed it (0..1; empty: not measured). A box below 0.5 had
+    # its digit probabilities pulled toward uniform: it is read as unsure (review), not failed.
+    placement: list[float] = Field(default_factory=list)
 
 
 class PageReading(BaseModel):

@@ -397,6 +397,7 @@ def stage_cpu_per_page(folder: Path, passes: int = 3) -> dict:
     import numpy as np
 
     from extract.digits import DigitReader
+    from extract.geometry import page_map
     from extract.read_page import read_fields
     from extract.register import register_page
     from schemas.layout import load_layout
@@ -411,7 +412,8 @@ def stage_cpu_per_page(folder: Path, passes: int = 3) -> dict:
         c1 = time.process_time()
         reg = register_page(gray)
         c2 = time.process_time()
-        read_fields(gray, np.asarray(reg.homography), load_layout(reg.form_type).pages[reg.page - 1], reader)
+        read_fields(gray, page_map(reg), load_layout(reg.form_type).pages[reg.page - 1], reader,
+                    box_quality=reg.box_quality)
         return c1 - c0, c2 - c1, time.process_time() - c2
 
     one(data[0])  # warm-up

@@ -242,7 +242,7 @@ def collect_crops(forms: list[FormRecord], source_root: Path | None, crops_dir: 
         for f, page_no, fids in items:
             page = load_layout(f.form_type).pages[page_no - 1]
             reg = next(p.registration for p in f.pages if p.file == file and p.page_index == index)
-            for fid, crop in field_crops(img.gray, reg.homography, page, fids, bubbles=True).items():
+            for fid, crop in field_crops(img.gray, reg, page, fids, bubbles=True).items():
                 key = (f.region_code, f.form_type.value, fid)
                 if crops_dir is None:
                     out[key] = _b64(crop)

@@ -19,6 +19,7 @@ import numpy as np
 
 from extract.crops import decoded_page
 from extract.decode import DecodeError
+from extract.geometry import page_map
 from extract.ingest import sha256_file
 from extract.read_page import page_crops
 from extract.register import RegisterFailure, register_page
@@ -138,8 +139,7 @@ def _page_fields(file: str, index: int, items: list[tuple[AppliedCorrection, Fie
         return [], (StoreSkip.PAGE_NOT_REGISTERED, f"registered as {reg.form_type.value} page {reg.page}, "
                                                    f"the release read page {page.registration.page}")
     layout = load_layout(form_type).pages[reg.page - 1]
-    H = np.asarray(reg.homography, np.float64)
-    crops, rows = page_crops(img.gray, H, layout)  # exactly the crops the reader saw
+    crops, rows = page_crops(img.gray, page_map(reg), layout)  # exactly the crops the reader saw
     out: list[LabelledField | tuple[AppliedCorrection, StoreSkip, str]] = []
     for d, reading, p in items:
         f = next(f for f in layout.fields if f.id == d.field_id)
