@@ -562,6 +562,8 @@ def forms_measure(
     except MeasureError as exc:
         console.print(f"[red]error:[/] {exc.problem.value}: {escape(exc.detail)}")
         raise typer.Exit(EXIT_INPUT) from exc
+    import json
+
     text = json.dumps(measured.layout, indent=1, ensure_ascii=False) + "\n"
     if out_file is None:
         sys.stdout.write(text)
