@@ -76,11 +76,10 @@ class RegisterRef(BaseModel):
     carried_from: str | None = None  # release id it was carried over from (no --register given)
 
 
-class LedgerEntry(BaseModel):
-    """One steward decision, as state: re-applied to every later release of the folder.
-
-    ``old`` is the value the steward saw; ``new`` the decided value (None: the field is empty on
-    paper). The reviewer is a pseudonym (``load.tables.pseudonym``), never a name."""
+class FieldDecision(BaseModel):
+    """A steward's decision on one field: ``old`` is the value the steward saw, ``new`` the decided
+    value (None: the field is empty on paper). Shared by a CSV's accepted row
+    (``transform.corrections.AppliedCorrection``) and the ledger entry it becomes."""
 
     region_code: str
     form_type: str
@@ -88,9 +87,15 @@ class LedgerEntry(BaseModel):
     old: int | None
     new: int | None
     reviewer: str
-    at: str
     reason: str = ""
     confirmation: bool = False  # new == old: the steward confirmed the reading
+
+
+class LedgerEntry(FieldDecision):
+    """One steward decision, as state: re-applied to every later release of the folder. The
+    reviewer is a pseudonym (``load.tables.pseudonym``), never a name."""
+
+    at: str
     kind: str = ""  # what the paper shows (confirm | misread | officer_slip), when the CSV said it
     source: str = ""  # the corrections CSV's file name, or the review session that published it
     release_id: str  # the release that first applied it

@@ -38,7 +38,7 @@ from schemas.layout import FormType, load_layout
 from schemas.reasons import Status
 from schemas.records import Correction, FormRecord
 from schemas.register import RegisterSource
-from schemas.release import LedgerEntry
+from schemas.release import FieldDecision, LedgerEntry
 from transform.decode_arith import is_unsure
 from transform.rules import is_flagging
 from transform.validate import ValidationSettings, cross_form_checks, judge
@@ -70,16 +70,8 @@ class CorrectionsError(ValueError):
         super().__init__(f"{path}: {len(problems)} problem(s), nothing applied:\n  " + "\n  ".join(problems))
 
 
-class AppliedCorrection(BaseModel):
+class AppliedCorrection(FieldDecision):
     line: int
-    region_code: str
-    form_type: str
-    field_id: str
-    old: int | None
-    new: int | None
-    reviewer: str
-    confirmation: bool  # new == old: the steward confirmed the reading
-    reason: str = ""
     kind: CorrectionKind = CorrectionKind.MISREAD  # what the paper shows (see the module docstring)
 
 
@@ -340,9 +332,9 @@ def ledger_entries(applied: list[AppliedCorrection], at: str, source: str, relea
                    name: Callable[[str], str] = str) -> list[LedgerEntry]:
     """The ledger entries of a CSV's accepted rows; ``name`` maps a reviewer to what is stored
     (a pseudonym: releases never carry a person's name)."""
-    return [LedgerEntry(region_code=e.region_code, form_type=e.form_type, field_id=e.field_id, old=e.old, new=e.new,
-                        reviewer=name(e.reviewer), at=at, reason=e.reason, confirmation=e.confirmation,
-                        kind=str(getattr(e, "kind", "") or ""), source=source, release_id=release_id)
+    shared = set(FieldDecision.model_fields) - {"reviewer"}
+    return [LedgerEntry(**e.model_dump(include=shared), reviewer=name(e.reviewer), at=at, kind=str(e.kind),
+                        source=source, release_id=release_id)
             for e in applied]
 
 
