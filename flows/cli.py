@@ -483,10 +483,11 @@ def rerun_failed_cmd(
     from flows.maintenance import rerun_failed
 
     releases, input_dir = _abs(releases), _abs(input_dir) if input_dir else None
+    register = _check_register(register)  # an unusable register: one line before any reading
     t0 = time.perf_counter()
     try:
         res = rerun_failed(str(releases), str(input_dir) if input_dir else None, workers or None,
-                           str(register.resolve()) if register else None)
+                           str(register) if register else None)
     except (FileNotFoundError, ValueError) as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_INPUT) from exc
